@@ -1,0 +1,190 @@
+"""Options and helpers shared by every training verb (`train`, `prune`, `select`).
+
+Use::
+
+    @click.command("train")
+    @common.training_options
+    def command(**kwargs):
+        args = common.CommonArgs.from_kwargs(kwargs)     # leaves the verb's own options in kwargs
+        data = common.open_prepared(args)                 # PreparedData
+        model_cfg, train_cfg = common.model_config(args), common.train_config(args)
+        ...
+        common.emit_report(report, args)                  # table on stdout, or JSON with --json
+
+Choices: the data split is drawn with open_data's own fixed split seed (2021), not `--seed`, so that
+runs with different training seeds are compared on the same split; `--seed` seeds training only.
+Progress bars go to stderr and only when stderr is a terminal and `--quiet` is not given.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import click
+
+from lightfmp.errors import InputError
+
+MODEL_NAMES = ("dnn", "widedeep", "deepfm", "xdeepfm", "pnn")
+FORMATS = ("criteo", "avazu", "movielens", "csv", "parquet", "synthetic")
+
+# (param_decls, click kwargs), applied in this order so that --help lists them in this order.
+_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    (("--data",), dict(type=click.Path(file_okay=False), default=None,
+                        help="Prepared data folder (from `lightfmp prepare`).")),
+    (("--format", "fmt"), dict(type=click.Choice(FORMATS), default=None,
+                               help="Raw format, prepared on the fly and cached (instead of --data).")),
+    (("--input",), dict(type=click.Path(), default=None, help="Raw input file or folder for --format.")),
+    (("--rows",), dict(type=click.IntRange(min=1), default=None,
+                       help="Rows to generate (synthetic) or read at most (raw formats).")),
+    (("--model",), dict(type=click.Choice(MODEL_NAMES), default="dnn", show_default=True, help="Backbone.")),
+    (("--embed-dim",), dict(type=click.IntRange(min=1), default=10, show_default=True,
+                            help="Embedding dimension per field (the paper uses 64 on MovieLens).")),
+    (("--hidden",), dict(type=str, default="400,400,200", show_default=True,
+                         help="MLP hidden sizes, comma-separated.")),
+    (("--dropout",), dict(type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0, show_default=True)),
+    (("--out",), dict(type=click.Path(), default=None, help="Run folder to write (replaced on success).")),
+    (("--seed",), dict(type=int, default=0, show_default=True, help="Training seed (the split is fixed).")),
+    (("--device",), dict(type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)),
+    (("--epochs",), dict(type=click.IntRange(min=1), default=10, show_default=True)),
+    (("--patience",), dict(type=click.IntRange(min=0), default=2, show_default=True,
+                           help="Early stopping patience on validation AUC.")),
+    (("--batch-size",), dict(type=click.IntRange(min=1), default=4096, show_default=True)),
+    (("--lr",), dict(type=click.FloatRange(min=0.0, min_open=True), default=1e-3, show_default=True)),
+    (("--json", "as_json"), dict(is_flag=True, help="Print the report as JSON on stdout.")),
+    (("--quiet",), dict(is_flag=True, help="No progress bars.")),
+]
+_KEYS = ("data", "fmt", "input", "rows", "model", "embed_dim", "hidden", "dropout", "out", "seed",
+         "device", "epochs", "patience", "batch_size", "lr", "as_json", "quiet")
+
+
+def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a click command with every shared training option (see module docstring)."""
+    for decls, kw in reversed(_OPTIONS):
+        f = click.option(*decls, **kw)(f)
+    return f
+
+
+@dataclass(frozen=True)
+class CommonArgs:
+    """The shared options, parsed. `from_kwargs` removes them from the verb's kwargs."""
+
+    data: str | None
+    fmt: str | None
+    input: str | None
+    rows: int | None
+    model: str
+    embed_dim: int
+    hidden: str
+    dropout: float
+    out: str | None
+    seed: int
+    device: str
+    epochs: int
+    patience: int
+    batch_size: int
+    lr: float
+    as_json: bool
+    quiet: bool
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> "CommonArgs":
+        return cls(**{k: kwargs.pop(k) for k in _KEYS})
+
+    @property
+    def progress(self) -> bool:
+        return not self.quiet and not self.as_json and sys.stderr.isatty()
+
+
+def resolve_device(device: str) -> str:
+    """`cuda` only where torch sees a GPU; otherwise a one-line InputError."""
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: expected a CUDA GPU, but torch sees none "
+                             "(no GPU on this machine or a CPU-only torch build); use --device cpu")
+    return device
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """'400,400,200' -> (400, 400, 200); an empty string means no hidden layer."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise InputError(f"--hidden: expected comma-separated positive integers, got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise InputError(f"--hidden: expected positive layer sizes, got {text!r}")
+    return sizes
+
+
+def open_prepared(args: CommonArgs, pretrain_size: int = 2000) -> Any:
+    """The PreparedData for --data, or for --format/--input/--rows (prepared on the fly and cached)."""
+    from lightfmp.data.open import open_data
+
+    if args.data is None and args.fmt is None:
+        raise InputError("expected --data DIR, or --format F with --input PATH (or --rows N for synthetic)")
+    if args.data is not None and (args.fmt is not None or args.input is not None):
+        raise InputError("--data: give either --data or --format/--input, not both")
+    return open_data(data=args.data, fmt=args.fmt, input=args.input, rows=args.rows,
+                     pretrain_size=pretrain_size)
+
+
+def model_config(args: CommonArgs) -> Any:
+    """ModelConfig from the shared options (CIN sizes and batch norm keep their defaults)."""
+    from lightfmp.models.config import ModelConfig
+
+    return ModelConfig(embed_dim=args.embed_dim, hidden=parse_hidden(args.hidden), dropout=args.dropout)
+
+
+def train_config(args: CommonArgs, **overrides: Any) -> Any:
+    """TrainConfig from the shared options; `overrides` set any other TrainConfig field."""
+    from lightfmp.train.config import TrainConfig
+
+    return TrainConfig(lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
+                       device=resolve_device(args.device), seed=args.seed, **overrides)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 1e4 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, (list, tuple)):
+        s = ", ".join(str(x) for x in v)
+        return s if len(s) <= 70 else s[:67] + "..."
+    return str(v)
+
+
+SUMMARY_KEYS = ("method", "model", "dataset", "seed", "prune_ratio", "fields_total", "fields_kept",
+                "fields_pruned", "auc", "logloss", "val_auc", "pretrain_seconds", "continued_seconds",
+                "total_seconds", "inference_seconds", "train_samples_per_second",
+                "inference_samples_per_second", "params_before", "params_after")
+
+
+def summary_table(report: dict[str, Any]) -> str:
+    """A one-screen, two-column summary of a report (keys in product.md order)."""
+    rows = []
+    for k in SUMMARY_KEYS:
+        if k not in report:
+            continue
+        v = report[k]
+        if k in ("fields_kept", "fields_pruned") and isinstance(v, list):
+            v = f"{len(v)}: " + _fmt(v) if v else "0"
+        rows.append((k, _fmt(v)))
+    width = max(len(k) for k, _ in rows) if rows else 0
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def emit_report(report: dict[str, Any], args: CommonArgs, out_dir: str | None = None) -> None:
+    """Print the report: JSON on stdout with --json, else the summary table (and where the run went)."""
+    if args.as_json:
+        click.echo(json.dumps(report, indent=1, default=str))
+        return
+    click.echo(summary_table(report))
+    if out_dir is not None:
+        click.echo(f"run folder: {out_dir}")

@@ -1,0 +1,58 @@
+"""Training hyper-parameters: one frozen dataclass, defaults beside the code.
+
+Defaults follow the paper's experimental set-up (Adam, lr 1e-3, batch 4096, embedding L2 1e-5) and the
+BARS DNN_criteo_x1 recipe for early stopping (patience 2 on validation AUC).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How `lightfmp.train.fit` trains a model.
+
+    Attributes:
+        lr: Adam learning rate for every parameter (dense and embedding).
+        batch_size: training mini-batch size (paper: 4096).
+        epochs: maximum number of passes over the training split.
+        patience: epochs without a validation-AUC improvement before stopping; the best state is restored.
+        embed_l2: L2 weight on the embedding rows a batch touched (paper: 1e-5); see `lightfmp.train.optim`.
+        weight_decay: L2 (coupled, torch Adam style) on the dense parameters; 0 as in the paper.
+        sparse_embeddings: train `FieldTable` weights with sparse gradients and lazy Adam (SparseAdam);
+            False gives the textbook dense Adam over the whole table (slower on CPU, see `optim`).
+        device: "cpu" or "cuda".
+        seed: seeds torch and numpy before the model is trained (and the epoch shuffles).
+        eval_batch_size: batch size for evaluation only (no gradients, so larger is cheaper).
+        threads: torch intra-op threads on CPU; None keeps torch's default.
+    """
+
+    lr: float = 1e-3
+    batch_size: int = 4096
+    epochs: int = 10
+    patience: int = 2
+    embed_l2: float = 1e-5
+    weight_decay: float = 0.0
+    sparse_embeddings: bool = True
+    device: str = "cpu"
+    seed: int = 0
+    eval_batch_size: int = 65536
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ValueError("batch sizes must be >= 1")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be >= 0, got {self.patience}")
+        if self.embed_l2 < 0 or self.weight_decay < 0:
+            raise ValueError("embed_l2 and weight_decay must be >= 0")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
