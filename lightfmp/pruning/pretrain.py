@@ -1,0 +1,176 @@
+"""Phase 1 of Light-FMP: pretrain the backbone and the field mask on the small subset D_S.
+
+Paper Section 2.3 and Algorithm 1; the constraint is ``LagrangianConstraint`` (Eq. 4-5).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from lightfmp.data.schema import FIRST_VALUE_ID, OOV_ID
+from lightfmp.pruning.gates import GateConfig, HardConcreteGate
+from lightfmp.pruning.lagrangian import LagrangianConstraint
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """How phase 1 runs. Every default is a choice; the reasons are beside each one.
+
+    Args:
+        prune_ratio: tau, the fraction of fields to remove (paper default 0.5).
+        lr: Adam learning rate of the backbone (the paper tunes 1e-5..3e-4 over full epochs; D_S is
+            2,000 rows, so a larger rate is needed to learn anything in a few hundred steps).
+        gate_lr: learning rate of log_alpha, and (negated) of the multipliers. Shearing uses 1.0 with
+            AdamW over thousands of steps; 0.05 moves a logit across its useful range in ~100 steps.
+        batch_size: D_S mini-batch (2,000 rows -> 8 steps per pass at 256).
+        weight_decay: L2 on the backbone during pretraining (paper: 1e-5 on linear and embeddings).
+        warmup_steps: linear warm-up of the target sparsity from 0 to tau (Shearing's Lagrangian
+            warm-up); lets the backbone learn from every field before the pressure starts, which the
+            memorisation trap in ../shared/docs/methods.md showed an interaction pair needs.
+        min_steps, max_steps: the step budget. Pretraining stops at the first end of a pass over
+            D_S, after ``min_steps`` and the warm-up, where (a) |s_hat - tau| <= ``tolerance`` and
+            (b) the mean training loss of the pass changed by at most ``settle_rtol`` (relative)
+            from the previous pass; otherwise at ``max_steps``.
+        rare_min_count: the memorisation guard. Values seen fewer than this many times *inside D_S*
+            are mapped to the OOV id (0) while pretraining; 0 or 1 turns it off. A value seen once in
+            2,000 rows lets its embedding memorise that row's label, so a high-cardinality noise
+            field would lower the D_S loss more than an informative one and win the mask.
+        gate: the hard-concrete settings (paper defaults).
+    """
+
+    prune_ratio: float = 0.5
+    lr: float = 3e-3
+    gate_lr: float = 0.05
+    batch_size: int = 256
+    weight_decay: float = 1e-5
+    warmup_steps: int = 80
+    min_steps: int = 120
+    max_steps: int = 1200
+    tolerance: float = 0.02
+    settle_rtol: float = 0.05
+    rare_min_count: int = 2
+    gate: GateConfig = field(default_factory=GateConfig)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.prune_ratio < 1.0:
+            raise ValueError(f"prune_ratio must be in [0, 1), got {self.prune_ratio}")
+        if self.max_steps < 1 or self.batch_size < 1:
+            raise ValueError("max_steps and batch_size must be >= 1")
+
+
+@dataclass
+class PretrainResult:
+    """What phase 1 learned: the gate's scores and how it got there."""
+
+    keep_probability: np.ndarray  # P(z_f > 0) per field, the mask score used for ranking
+    log_alpha: np.ndarray
+    expected_sparsity: float
+    steps: int
+    converged: bool
+    seconds: float
+    history: list[dict] = field(default_factory=list)  # one record per pass over D_S
+
+
+def rare_values_to_oov(X: np.ndarray, min_count: int = 2) -> np.ndarray:
+    """A copy of X where, per column, value ids seen fewer than ``min_count`` times become ``OOV_ID``.
+
+    Reserved ids (OOV, missing) are left alone. Vectorised per column (np.unique counts); the loop
+    runs over the F columns, never over rows.
+    """
+    out = np.array(X, dtype=np.int32, copy=True)
+    if min_count <= 1 or out.size == 0:
+        return out
+    for j in range(out.shape[1]):
+        _, inverse, counts = np.unique(out[:, j], return_inverse=True, return_counts=True)
+        rare = (counts[inverse] < min_count) & (out[:, j] >= FIRST_VALUE_ID)
+        out[rare, j] = OOV_ID
+    return out
+
+
+def pretrain(
+    model: nn.Module,
+    X: np.ndarray,
+    y: np.ndarray,
+    cfg: PretrainConfig = PretrainConfig(),
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> tuple[HardConcreteGate, PretrainResult]:
+    """Train ``model`` with a hard-concrete gate in its gate slot on D_S = (X, y) (Algorithm 1).
+
+    The model is modified in place (its weights become the domain-adapted M_T) and its gate slot
+    holds the trained gate on return, in eval mode. Loss: mean BCE on logits + Eq. 4 (Eq. 5).
+    Optimiser: one Adam with three groups, the backbone at ``lr``, log_alpha at ``gate_lr``, and the
+    multipliers at ``-gate_lr`` (gradient ascent, as LLM-Shearing's ``build_optimizer``).
+    """
+    t0 = time.perf_counter()
+    if len(X) == 0:
+        raise ValueError("the pretraining subset D_S is empty")
+    device = torch.device(device)
+    gen = torch.Generator().manual_seed(seed)
+    num_fields = X.shape[1]
+    gate = HardConcreteGate(num_fields, cfg.gate, generator=gen).to(device)
+    lag = LagrangianConstraint(cfg.prune_ratio, cfg.warmup_steps).to(device)
+    model.to(device)
+    model.gate = gate
+
+    Xs = rare_values_to_oov(X, cfg.rare_min_count)
+    xt = torch.as_tensor(Xs, dtype=torch.long, device=device)
+    yt = torch.as_tensor(np.asarray(y, dtype=np.float32), device=device)
+    backbone = [p for n, p in model.named_parameters() if not n.startswith("gate.")]
+    opt = torch.optim.Adam(
+        [
+            {"params": backbone, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+            {"params": [gate.log_alpha], "lr": cfg.gate_lr, "weight_decay": 0.0},
+            lag.param_group(cfg.gate_lr),
+        ]
+    )
+    loss_fn = nn.BCEWithLogitsLoss()
+    n = len(xt)
+    steps_per_pass = math.ceil(n / cfg.batch_size)
+    history: list[dict] = []
+    step, converged, prev_loss = 0, False, math.inf
+    model.train()
+    while step < cfg.max_steps and not converged:
+        perm = torch.randperm(n, generator=gen).to(device)
+        total = torch.zeros((), device=device)
+        for b in range(steps_per_pass):
+            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            bce = loss_fn(model(xt[idx]), yt[idx])
+            loss = bce + lag(gate.expected_sparsity(), step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            gate.constrain_()
+            total += bce.detach() * len(idx)
+            step += 1
+            if step >= cfg.max_steps:
+                break
+        pass_loss = float(total) / n
+        s_hat = float(gate.expected_sparsity())
+        history.append(
+            {"step": step, "loss": pass_loss, "expected_sparsity": s_hat,
+             "lambda": float(lag.lambda_1), "phi": float(lag.lambda_2)}
+        )
+        settled = abs(pass_loss - prev_loss) <= cfg.settle_rtol * max(prev_loss, 1e-12)
+        on_target = abs(s_hat - cfg.prune_ratio) <= cfg.tolerance
+        past_warmup = step >= max(cfg.min_steps, cfg.warmup_steps)
+        converged = settled and on_target and past_warmup
+        prev_loss = pass_loss
+    gate.eval()
+    model.eval()
+    with torch.no_grad():
+        result = PretrainResult(
+            keep_probability=gate.keep_probability().cpu().numpy().astype(np.float64),
+            log_alpha=gate.log_alpha.detach().cpu().numpy().astype(np.float64),
+            expected_sparsity=float(gate.expected_sparsity()),
+            steps=step,
+            converged=converged,
+            seconds=time.perf_counter() - t0,
+            history=history,
+        )
+    return gate, result
