@@ -1,0 +1,115 @@
+"""The optimizer: Adam for dense parameters, lazy (sparse) Adam for the embedding tables.
+
+Why (issue 4, measured): with a Criteo-sized table (1.29M rows x dim 10 = 12.9M parameters plus a
+1.29M-row linear table) the dense Adam update touches every row every step, although a batch of 4096
+rows touches at most 4096 x 39 of them. In a bare loop on this 2-core machine
+(../shared/docs/performance.md) DNN training ran at 23.1k samples/s with dense Adam (70 ms a step in
+the update alone), 35.2k with fused dense Adam, and 47.7k with sparse gradients + SparseAdam for the
+table. `bench/train_throughput.py` re-measures both with our models (section "embedding update");
+its smoke run (`python bench/train_throughput.py --rows 30000 --models dnn`) printed the figures in
+this module's `MEASURED` note below.
+
+Choices:
+- Dense parameters: `torch.optim.Adam`, `fused=True` where the build supports it for the device
+  (CPU and CUDA in torch >= 2.4), else `foreach=True`; `weight_decay` is torch's coupled L2.
+- `FieldTable` weights (`lightfmp.nn.embedding`): their `.sparse` flag is set so the lookup yields a
+  sparse gradient, and they go to `torch.optim.SparseAdam`: Adam's moments are updated only for rows
+  the batch touched ("lazy Adam", as in TensorFlow's LazyAdamOptimizer). An untouched row keeps its
+  moments rather than decaying them; this changes the optimisation slightly, which is why the
+  accuracy benchmark compares test AUC with DeepCTR-Torch's dense Adam.
+- Embedding L2 (paper: 1e-5) is added to the loss as ``embed_l2 * sum(last_output ** 2) / batch``:
+  only the rows the batch looked up, each counted once per occurrence, so the gradient stays sparse
+  and frequent values are regularised more (as in the DeepFM/xDeepFM reference TF code). Dense L2 over
+  the whole table (DeepCTR-Torch's choice) would touch every row and undo the sparse update's saving.
+- Extra param groups (Light-FMP's mask and Lagrange multipliers): a group with a positive lr joins
+  the dense Adam; a group with a negative lr is gradient *ascent*: torch optimizers refuse a negative
+  lr, so it goes to its own `Adam(lr=|lr|, maximize=True)`, whose step equals Adam with the negative
+  lr (the moments see the flipped gradient; v is sign-free), i.e. the multipliers rise while the
+  constraint is violated, as in LLM-Shearing's negative-lr param group.
+
+MEASURED: see the docstring of `bench/train_throughput.py` and the lead's final table.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from lightfmp.nn.embedding import FieldTable
+from lightfmp.train.config import TrainConfig
+
+
+def field_tables(model: nn.Module) -> list[FieldTable]:
+    """Every FieldTable inside `model` (embeddings and per-field linear terms)."""
+    return [m for m in model.modules() if isinstance(m, FieldTable)]
+
+
+def _adam(groups: list[dict[str, Any]], lr: float, maximize: bool = False) -> torch.optim.Adam:
+    """Adam over param groups with the fastest implementation the build accepts for them."""
+    try:
+        return torch.optim.Adam(groups, lr=lr, maximize=maximize, fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        return torch.optim.Adam(groups, lr=lr, maximize=maximize, foreach=True)
+
+
+class CompositeOptimizer:
+    """Several torch optimizers stepped together; behaves like one for `zero_grad` and `step`."""
+
+    def __init__(self, optimizers: Sequence[torch.optim.Optimizer]):
+        self.optimizers = list(optimizers)
+
+    def zero_grad(self) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        for opt in self.optimizers:
+            opt.step()
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig,
+                    extra_param_groups: Iterable[dict[str, Any]] = ()) -> CompositeOptimizer:
+    """Dense Adam + SparseAdam for tables (if `cfg.sparse_embeddings`) + ascent Adam for negative-lr groups.
+
+    Sets each FieldTable's `.sparse` flag to `cfg.sparse_embeddings`. A parameter named in an extra
+    group is taken out of the model's default groups, so nothing is stepped twice.
+    """
+    extra = [dict(g) for g in extra_param_groups]
+    claimed: set[int] = set()
+    for g in extra:
+        if "params" not in g or "lr" not in g:
+            raise ValueError("an extra param group needs 'params' and 'lr'")
+        g["params"] = [p for p in g["params"] if p.requires_grad]
+        claimed |= {id(p) for p in g["params"]}
+
+    tables = field_tables(model)
+    table_params: list[nn.Parameter] = []
+    for t in tables:
+        t.sparse = bool(cfg.sparse_embeddings)
+        if cfg.sparse_embeddings and t.weight.requires_grad and id(t.weight) not in claimed:
+            table_params.append(t.weight)
+    sparse_ids = {id(p) for p in table_params}
+    dense = [p for p in model.parameters() if p.requires_grad and id(p) not in claimed | sparse_ids]
+
+    optimizers: list[torch.optim.Optimizer] = []
+    ascent = [g for g in extra if g["lr"] < 0]
+    descent = [g for g in extra if g["lr"] >= 0]
+    groups = ([{"params": dense, "weight_decay": cfg.weight_decay}] if dense else [])
+    groups += [{"weight_decay": 0.0, **g} for g in descent]
+    if groups:
+        optimizers.append(_adam(groups, lr=cfg.lr))
+    if table_params:
+        optimizers.append(torch.optim.SparseAdam(table_params, lr=cfg.lr))
+    for g in ascent:
+        lr = -float(g["lr"])
+        optimizers.append(_adam([{"weight_decay": 0.0, **g, "lr": lr}], lr=lr, maximize=True))
+    return CompositeOptimizer(optimizers)
+
+
+def embedding_l2(model_tables: Sequence[FieldTable], batch: int) -> torch.Tensor | None:
+    """sum over tables of sum(last_output ** 2) / batch, or None if no table ran in training mode."""
+    terms = [t.last_output.pow(2).sum() for t in model_tables if t.last_output is not None]
+    if not terms:
+        return None
+    return torch.stack(terms).sum() / batch
