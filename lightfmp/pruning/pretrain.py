@@ -15,6 +15,8 @@ from torch import nn
 from lightfmp.data.schema import FIRST_VALUE_ID, OOV_ID
 from lightfmp.pruning.gates import GateConfig, HardConcreteGate
 from lightfmp.pruning.lagrangian import LagrangianConstraint
+from lightfmp.train.config import TrainConfig
+from lightfmp.train.optim import build_optimizer, embedding_l2, field_tables
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,11 @@ class PretrainConfig:
         gate_lr: learning rate of log_alpha, and (negated) of the multipliers. Shearing uses 1.0 with
             AdamW over thousands of steps; 0.05 moves a logit across its useful range in ~100 steps.
         batch_size: D_S mini-batch (2,000 rows -> 8 steps per pass at 256).
-        weight_decay: L2 on the backbone during pretraining (paper: 1e-5 on linear and embeddings).
+        embed_l2: L2 on the embedding/linear rows a batch touched (paper Section 3.4: 1e-5 on linear
+            and embedding layers), as ``lightfmp.train.optim.embedding_l2`` computes it.
+        sparse_embeddings: the tables get sparse gradients and lazy Adam, as in continued training
+            (``lightfmp.train.optim.build_optimizer``): a dense Adam step over a Criteo-sized table
+            costs ~70 ms, which alone would make pretraining a large share of the total time.
         warmup_steps: linear warm-up of the target sparsity from 0 to tau (Shearing's Lagrangian
             warm-up); lets the backbone learn from every field before the pressure starts, which the
             memorisation trap in ../shared/docs/methods.md showed an interaction pair needs.
@@ -47,7 +53,8 @@ class PretrainConfig:
     lr: float = 3e-3
     gate_lr: float = 0.05
     batch_size: int = 256
-    weight_decay: float = 1e-5
+    embed_l2: float = 1e-5
+    sparse_embeddings: bool = True
     warmup_steps: int = 80
     min_steps: int = 120
     max_steps: int = 1200
@@ -104,8 +111,9 @@ def pretrain(
 
     The model is modified in place (its weights become the domain-adapted M_T) and its gate slot
     holds the trained gate on return, in eval mode. Loss: mean BCE on logits + Eq. 4 (Eq. 5).
-    Optimiser: one Adam with three groups, the backbone at ``lr``, log_alpha at ``gate_lr``, and the
-    multipliers at ``-gate_lr`` (gradient ascent, as LLM-Shearing's ``build_optimizer``).
+    Optimiser: ``lightfmp.train.optim.build_optimizer`` with the backbone at ``lr``, log_alpha at
+    ``gate_lr`` and the multipliers at ``-gate_lr`` (gradient ascent, as LLM-Shearing's negative-lr
+    param group).
     """
     t0 = time.perf_counter()
     if len(X) == 0:
@@ -121,14 +129,12 @@ def pretrain(
     Xs = rare_values_to_oov(X, cfg.rare_min_count)
     xt = torch.as_tensor(Xs, dtype=torch.long, device=device)
     yt = torch.as_tensor(np.asarray(y, dtype=np.float32), device=device)
-    backbone = [p for n, p in model.named_parameters() if not n.startswith("gate.")]
-    opt = torch.optim.Adam(
-        [
-            {"params": backbone, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
-            {"params": [gate.log_alpha], "lr": cfg.gate_lr, "weight_decay": 0.0},
-            lag.param_group(cfg.gate_lr),
-        ]
+    train_cfg = TrainConfig(lr=cfg.lr, sparse_embeddings=cfg.sparse_embeddings, device=device.type)
+    opt = build_optimizer(
+        model, train_cfg,
+        extra_param_groups=[{"params": [gate.log_alpha], "lr": cfg.gate_lr}, lag.param_group(cfg.gate_lr)],
     )
+    tables = field_tables(model)
     loss_fn = nn.BCEWithLogitsLoss()
     n = len(xt)
     steps_per_pass = math.ceil(n / cfg.batch_size)
@@ -142,7 +148,10 @@ def pretrain(
             idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             bce = loss_fn(model(xt[idx]), yt[idx])
             loss = bce + lag(gate.expected_sparsity(), step)
-            opt.zero_grad(set_to_none=True)
+            l2 = embedding_l2(tables, len(idx)) if cfg.embed_l2 > 0 else None
+            if l2 is not None:
+                loss = loss + cfg.embed_l2 * l2
+            opt.zero_grad()
             loss.backward()
             opt.step()
             gate.constrain_()
