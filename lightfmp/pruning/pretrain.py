@@ -129,12 +129,13 @@ def pretrain(
     Xs = rare_values_to_oov(X, cfg.rare_min_count)
     xt = torch.as_tensor(Xs, dtype=torch.long, device=device)
     yt = torch.as_tensor(np.asarray(y, dtype=np.float32), device=device)
+    tables = field_tables(model)
+    sparse_before = [t.sparse for t in tables]  # build_optimizer flips them; restored at the end
     train_cfg = TrainConfig(lr=cfg.lr, sparse_embeddings=cfg.sparse_embeddings, device=device.type)
     opt = build_optimizer(
         model, train_cfg,
         extra_param_groups=[{"params": [gate.log_alpha], "lr": cfg.gate_lr}, lag.param_group(cfg.gate_lr)],
     )
-    tables = field_tables(model)
     loss_fn = nn.BCEWithLogitsLoss()
     n = len(xt)
     steps_per_pass = math.ceil(n / cfg.batch_size)
@@ -170,6 +171,8 @@ def pretrain(
         past_warmup = step >= max(cfg.min_steps, cfg.warmup_steps)
         converged = settled and on_target and past_warmup
         prev_loss = pass_loss
+    for t, flag in zip(tables, sparse_before):
+        t.sparse = flag
     gate.eval()
     model.eval()
     with torch.no_grad():
