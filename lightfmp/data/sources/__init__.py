@@ -1,0 +1,53 @@
+"""Raw-data sources, one module per format, and ``make_source`` that picks one by name."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source
+from lightfmp.errors import InputError
+
+FORMATS = ("criteo", "avazu", "movielens", "csv", "parquet", "synthetic")
+
+__all__ = ["FORMATS", "Block", "FieldBlock", "FieldInfo", "Source", "make_source"]
+
+
+def make_source(
+    fmt: str,
+    input: str | Path | None = None,
+    *,
+    rows: int | None = None,
+    seed: int = 2021,
+    label: str | None = None,
+    categorical: Sequence[str] | None = None,
+    numeric: Sequence[str] | None = None,
+) -> Source:
+    """The source for ``fmt``; ``rows`` only sizes the synthetic data (others are cut by the engine)."""
+    if fmt == "synthetic":
+        from lightfmp.data.sources.synthetic import SyntheticSource
+
+        return SyntheticSource(rows=rows, seed=seed)
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if input is None:
+        raise InputError(f"--input is required for --format {fmt}")
+    if fmt == "criteo":
+        from lightfmp.data.sources.criteo import CriteoSource
+
+        return CriteoSource(input)
+    if fmt == "avazu":
+        from lightfmp.data.sources.avazu import AvazuSource
+
+        return AvazuSource(input)
+    if fmt == "movielens":
+        from lightfmp.data.sources.movielens import MovieLensSource
+
+        return MovieLensSource(input)
+    from lightfmp.data.sources.table import TableSource
+
+    return TableSource(input, fmt=fmt, label=label, categorical=categorical, numeric=numeric)
+
+
+def source_options(source: Source) -> dict[str, Any]:
+    """What ``make_source`` needs to re-create a source for another file (stored in the schema)."""
+    return dict(getattr(source, "options", {}) or {})

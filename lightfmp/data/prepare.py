@@ -1,0 +1,213 @@
+"""``prepare``: raw data -> vocabularies -> int32 id matrices per split, in two streaming passes.
+
+Pass 1 reads every block once for labels and per-field value counts; the vocabularies, the
+stratified split and D_S are then decided from those alone (so a pretrain size larger than the
+training split fails before anything is written). Pass 2 re-reads the blocks, encodes them and
+writes each split's rows into preallocated ``.npy`` memmaps at their final positions. Memory is
+bounded by the block size, the labels (4 bytes a row) and the distinct values, never by the file.
+
+Everything is written into ``<out>.tmp-<pid>`` and renamed to ``<out>`` only when complete; on any
+error the temporary folder is removed, so no complete-looking output is ever left behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from lightfmp.data.dataset import PreparedData
+from lightfmp.data.schema import FieldSpec, Schema
+from lightfmp.data.sources import Source, make_source, source_options
+from lightfmp.data.split import SPLITS, draw_pretrain, stratified_split
+from lightfmp.data.vocab import FieldEncoder, ValueCounter, build_vocab
+from lightfmp.errors import InputError
+
+
+def prepare(
+    fmt: str,
+    input: str | Path | None,
+    out: str | Path,
+    *,
+    rows: int | None = None,
+    seed: int = 2021,
+    min_count: int = 2,
+    pretrain_size: int = 2000,
+    label: str | None = None,
+    categorical: Sequence[str] | None = None,
+    numeric: Sequence[str] | None = None,
+    progress: bool = True,
+) -> PreparedData:
+    """Prepare ``input`` of format ``fmt`` into the data folder ``out`` (see docs/architecture.md).
+
+    ``rows`` keeps the first N rows (for ``synthetic``: generates N rows, default 100,000).
+    ``min_count`` applies to categorical fields only (numeric buckets keep every value, as OptFS).
+    """
+    if rows is not None and rows < 1:
+        raise InputError(f"--rows must be a positive number of rows, got {rows}")
+    if min_count < 1:
+        raise InputError(f"--min-count must be at least 1, got {min_count}")
+    if pretrain_size < 1:
+        raise InputError(f"--pretrain-size must be at least 1, got {pretrain_size}")
+    source = make_source(fmt, input, rows=rows, seed=seed, label=label, categorical=categorical, numeric=numeric)
+    protocol = {
+        "format": fmt,
+        "input": str(Path(input).resolve()) if input is not None else None,
+        "rows": rows,
+        "seed": seed,
+        "min_count": min_count,
+        "min_count_applies_to": "categorical fields",
+        "pretrain_size": pretrain_size,
+        "split": "label-stratified 8:1:1, numpy default_rng(seed); D_S uniform from train with default_rng((seed, 1))",
+        "ids": "0 = OOV (count < min_count or unseen), 1 = missing, 2.. values",
+        "source_options": source_options(source),
+        **source.protocol(),
+    }
+    return write_prepared(source, Path(out), protocol, rows=rows, seed=seed, min_count=min_count,
+                          pretrain_size=pretrain_size, progress=progress)
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError("exists and is a file (expected a folder to write the prepared data into)", out)
+    if out.is_dir() and any(out.iterdir()) and not (out / "schema.json").exists():
+        raise InputError("exists, is not empty and is not a prepared data folder; refusing to overwrite it", out)
+
+
+def _bar(progress: bool, desc: str, total: int | None) -> tqdm:
+    return tqdm(total=total, desc=desc, unit=" rows", unit_scale=True, leave=False, file=sys.stderr,
+                disable=not (progress and sys.stderr.isatty()))
+
+
+def write_prepared(
+    source: Source,
+    out: Path,
+    protocol: dict[str, Any],
+    *,
+    rows: int | None,
+    seed: int,
+    min_count: int,
+    pretrain_size: int,
+    progress: bool,
+) -> PreparedData:
+    """The two passes (see module docstring) for any source."""
+    _check_out(out)
+    fields = source.fields()
+    names = [f.name for f in fields]
+    counters = {n: ValueCounter() for n in names}
+    labels: list[np.ndarray] = []
+    first_path = None
+    with _bar(progress, "prepare: counting", None) as bar:
+        for block in source.blocks(rows=rows):
+            first_path = first_path or block.path
+            if block.labels is None:
+                raise InputError(f"expected a label column ({source.label!r}) to prepare training data", block.path)
+            labels.append(block.labels)
+            for n in names:
+                counters[n].add(block.fields[n])
+            bar.update(block.num_rows)
+    y = np.concatenate(labels) if labels else np.zeros(0, np.float32)
+    del labels
+    if len(y) == 0:
+        raise InputError("no data rows (expected at least one row after any header)", protocol.get("input") or first_path)
+    vocabs = {f.name: build_vocab(counters[f.name].table(), min_count, f.thresholded) for f in fields}
+    missing = {n: counters[n].missing for n in names}
+    del counters
+    code = stratified_split(y, seed)
+    sizes = np.bincount(code, minlength=3)
+    pretrain_index = draw_pretrain(int(sizes[0]), pretrain_size, seed)
+
+    tmp = out.parent / f"{out.name}.tmp-{os.getpid()}"
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        _encode_pass(source, tmp, fields, vocabs, code, sizes, rows, progress)
+        for i, s in enumerate(SPLITS):
+            np.save(tmp / f"{s}_y.npy", y[code == i])
+        np.save(tmp / "pretrain_index.npy", pretrain_index)
+        _write_vocab(tmp / "vocab.parquet", names, vocabs)
+        protocol = dict(protocol)
+        protocol["value_types"] = {f.name: f.value_type for f in fields}
+        protocol["thresholded"] = {f.name: f.thresholded for f in fields}
+        protocol["summary"] = {
+            "rows": {s: int(sizes[i]) for i, s in enumerate(SPLITS)},
+            "positive_rate": {s: float(y[code == i].mean()) if sizes[i] else None for i, s in enumerate(SPLITS)},
+            "missing": missing,
+            "pretrain_rows": int(len(pretrain_index)),
+        }
+        schema = Schema(
+            fields=tuple(FieldSpec(f.name, f.kind, len(vocabs[f.name]) + 2) for f in fields),
+            label=source.label,
+            dataset=source.dataset,
+            protocol=protocol,
+        )
+        schema.save(tmp / "schema.json")
+        truth = source.truth()
+        if truth is not None:
+            (tmp / "truth.json").write_text(json.dumps(truth, indent=1))
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return PreparedData.load(out)
+
+
+def _encode_pass(source: Source, tmp: Path, fields, vocabs, code: np.ndarray, sizes: np.ndarray,
+                 rows: int | None, progress: bool) -> None:
+    names = [f.name for f in fields]
+    encoders = [FieldEncoder(vocabs[n]) for n in names]
+    mats = [np.lib.format.open_memmap(tmp / f"{s}_X.npy", mode="w+", dtype=np.int32, shape=(int(sizes[i]), len(names)))
+            for i, s in enumerate(SPLITS)]
+    filled = [0, 0, 0]
+    row = 0
+    with _bar(progress, "prepare: encoding", len(code)) as bar:
+        for block in source.blocks(rows=rows):
+            n = block.num_rows
+            if row + n > len(code):
+                raise InputError("the input changed while it was being prepared (more rows on the second read)", block.path)
+            xb = np.empty((n, len(names)), dtype=np.int32)
+            for j, name in enumerate(names):
+                xb[:, j] = encoders[j].encode(block.fields[name])
+            cb = code[row:row + n]
+            for i in range(3):
+                part = xb[cb == i]
+                mats[i][filled[i]:filled[i] + len(part)] = part
+                filled[i] += len(part)
+            row += n
+            bar.update(n)
+    if row != len(code):
+        raise InputError("the input changed while it was being prepared (fewer rows on the second read)")
+    for m in mats:
+        m.flush()
+    del mats
+
+
+def _write_vocab(path: Path, names: list[str], vocabs: dict[str, pa.Array]) -> None:
+    parts = []
+    for n in names:
+        v = vocabs[n]
+        parts.append(pa.table({
+            "field": pa.repeat(pa.scalar(n, pa.string()), len(v)),
+            "value": v.cast(pa.string()),
+            "id": pa.array(np.arange(2, len(v) + 2, dtype=np.int32)),
+        }))
+    table = pa.concat_tables(parts) if parts else pa.table({"field": [], "value": [], "id": []})
+    pq.write_table(table, path)
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Move the finished folder into place; an existing prepared folder is replaced."""
+    if out.exists():
+        old = out.parent / f"{out.name}.old-{os.getpid()}"
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)

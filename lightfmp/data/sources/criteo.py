@@ -1,0 +1,103 @@
+"""Criteo (Kaggle Display Advertising Challenge) raw files: label, I1..I13, C1..C26.
+
+Raw Kaggle files are TAB-separated without a header; the DeepCTR sample is comma-separated with a
+header and writes integers as floats. Each file's delimiter and header are detected from its first
+line. A file with 39 columns has no label (a file to score with ``predict``).
+
+Preprocessing follows OptFS (see ../shared/docs/methods.md): I1..I13 are read as numbers and
+bucketed by ``floor(ln(x)^2)`` for x > 2, ``int(x)`` otherwise, and keep every value (OptFS's
+white list, so no min-count on them); C1..C26 are strings with the min-count threshold; an empty
+cell is missing, a value of its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from lightfmp.data.bucketing import log2_bucket
+from lightfmp.data.schema import CATEGORICAL, NUMERIC
+from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, check_labels, dictionary_block, integer_block
+from lightfmp.data.sources.csvstream import CsvLayout, first_line, stream_csv
+from lightfmp.data.sources.files import data_files
+from lightfmp.errors import InputError
+
+NUMERIC_NAMES = [f"I{i}" for i in range(1, 14)]
+CATEGORICAL_NAMES = [f"C{i}" for i in range(1, 27)]
+_STR = pa.dictionary(pa.int32(), pa.string())
+
+
+def criteo_fields(numeric: Sequence[str] = NUMERIC_NAMES, categorical: Sequence[str] = CATEGORICAL_NAMES) -> list[FieldInfo]:
+    return [FieldInfo(n, NUMERIC, "int64", thresholded=False) for n in numeric] + [
+        FieldInfo(c, CATEGORICAL, "string") for c in categorical
+    ]
+
+
+def criteo_block(table: pa.Table | pa.RecordBatch, wanted: Sequence[FieldInfo]) -> dict[str, FieldBlock]:
+    """Raw Criteo-typed columns (numbers as float/int, categoricals as strings) to FieldBlocks."""
+    out: dict[str, FieldBlock] = {}
+    for f in wanted:
+        col = table.column(f.name)
+        if isinstance(col, pa.ChunkedArray):
+            col = col.combine_chunks()
+        if f.kind == NUMERIC:
+            valid = col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else None
+            x = col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            out[f.name] = integer_block(log2_bucket(x), valid)
+        else:
+            out[f.name] = dictionary_block(col)
+    return out
+
+
+@dataclass
+class CriteoSource(Source):
+    """Raw Criteo files (a file or a folder of them); see the module docstring for the protocol."""
+
+    input: str | Path
+    files: list[Path] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.dataset = "criteo"
+        self.files = data_files(self.input)
+        self._layouts = [self._layout(p) for p in self.files]
+
+    @staticmethod
+    def _layout(path: Path) -> CsvLayout:
+        line = first_line(path)
+        delim = "\t" if "\t" in line else ","
+        cells = line.split(delim)
+        header = cells[0].strip().lower() in ("label", "clicked", "click", "y")
+        if len(cells) == 40:
+            names = ("label", *NUMERIC_NAMES, *CATEGORICAL_NAMES)
+        elif len(cells) == 39:
+            names = (*NUMERIC_NAMES, *CATEGORICAL_NAMES)
+        else:
+            raise InputError(f"expected 40 Criteo columns (label, I1..I13, C1..C26), got {len(cells)}", path, 1)
+        return CsvLayout(delim, header, names)
+
+    def fields(self) -> list[FieldInfo]:
+        return criteo_fields()
+
+    def protocol(self) -> dict[str, Any]:
+        return {"numeric_bucketing": "floor(ln(x)^2) if x > 2 else int(x)", "numeric_min_count": "none (white list)"}
+
+    def blocks(self, fields: Sequence[str] | None = None, rows: int | None = None) -> Iterator[Block]:
+        wanted = [f for f in self.fields() if fields is None or f.name in fields]
+        types: dict[str, pa.DataType] = {"label": _STR}
+        types.update({n: pa.float64() for n in NUMERIC_NAMES})
+        types.update({c: _STR for c in CATEGORICAL_NAMES})
+        left = rows
+        for path, layout in zip(self.files, self._layouts):
+            has_label = "label" in layout.names
+            include = (["label"] if has_label else []) + [f.name for f in wanted]
+            for line, batch in stream_csv(path, layout, types, include):
+                if left is not None:
+                    if left <= 0:
+                        return
+                    batch = batch.slice(0, left)
+                    left -= batch.num_rows
+                labels = check_labels(batch.column("label"), path, line, "label") if has_label else None
+                yield Block(path, line, labels, criteo_block(batch, wanted), batch.num_rows)

@@ -1,0 +1,104 @@
+"""Per-field vocabularies: streaming value counts, the min-count rule, and vectorised encoding.
+
+Ids follow ``lightfmp.data.schema``: 0 = OOV (seen fewer than ``min_count`` times, or never),
+1 = missing, 2.. = kept values. Choices:
+
+* Counts are merged block by block as small Arrow tables and consolidated with a group-by sum
+  whenever the pending rows pass ``_MERGE_ROWS``, so memory is bounded by the number of distinct
+  values, never by the number of rows.
+* Categorical ids are ordered by descending count, ties by value (deterministic, and frequent
+  values get small ids); fields without a threshold (bucketed numerics) are ordered by value, so
+  their ids are monotone in the bucket.
+* Encoding looks up each block's *distinct* values in the vocabulary (``pyarrow.compute.index_in``
+  for strings, ``numpy.searchsorted`` for numbers) and then gathers by the per-row codes: the
+  per-row work is one integer gather.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lightfmp.data.schema import FIRST_VALUE_ID, MISSING_ID, OOV_ID
+from lightfmp.data.sources.base import FieldBlock
+
+_MERGE_ROWS = 4_000_000
+
+
+class ValueCounter:
+    """Counts of every non-missing value of one field, accumulated over blocks."""
+
+    def __init__(self) -> None:
+        self._parts: list[pa.Table] = []
+        self._pending = 0
+        self.missing = 0
+
+    def add(self, fb: FieldBlock) -> None:
+        counts = np.bincount(fb.codes + 1, minlength=len(fb.values) + 1)
+        self.missing += int(counts[0])
+        counts = counts[1:]
+        seen = counts > 0
+        if not seen.all():
+            part = pa.table({"v": fb.values.filter(pa.array(seen)), "c": counts[seen].astype(np.int64)})
+        else:
+            part = pa.table({"v": fb.values, "c": counts.astype(np.int64)})
+        self._parts.append(part)
+        self._pending += part.num_rows
+        if self._pending > _MERGE_ROWS and len(self._parts) > 1:
+            self._merge()
+
+    def _merge(self) -> None:
+        t = pa.concat_tables(self._parts, promote_options="permissive")
+        t = t.group_by("v").aggregate([("c", "sum")]).rename_columns(["v", "c"])
+        self._parts, self._pending = [t], t.num_rows
+
+    def table(self) -> pa.Table:
+        """Distinct values ``v`` with their total counts ``c``."""
+        if not self._parts:
+            return pa.table({"v": pa.array([], pa.string()), "c": pa.array([], pa.int64())})
+        if len(self._parts) > 1 or self._parts[0].column("v").num_chunks > 1:
+            self._merge()
+        return self._parts[0]
+
+
+def build_vocab(counts: pa.Table, min_count: int, thresholded: bool) -> pa.Array:
+    """Kept values in id order (value at position i gets id ``FIRST_VALUE_ID + i``)."""
+    if thresholded:
+        counts = counts.filter(pc.greater_equal(counts.column("c"), min_count))
+        order = pc.sort_indices(counts, sort_keys=[("c", "descending"), ("v", "ascending")])
+    else:
+        order = pc.sort_indices(counts, sort_keys=[("v", "ascending")])
+    return counts.column("v").take(order).combine_chunks()
+
+
+class FieldEncoder:
+    """Maps a FieldBlock to int32 ids with a fixed vocabulary (see module docstring)."""
+
+    def __init__(self, vocab: pa.Array):
+        self.vocab = vocab
+        self.size = FIRST_VALUE_ID + len(vocab)
+        self._numeric = pa.types.is_integer(vocab.type) or pa.types.is_floating(vocab.type)
+        if self._numeric:
+            v = vocab.to_numpy(zero_copy_only=False)
+            self._order = np.argsort(v, kind="stable")
+            self._sorted = v[self._order]
+
+    def lookup(self, values: pa.Array) -> np.ndarray:
+        """Id of each distinct value (OOV_ID when absent)."""
+        if len(values) == 0:
+            return np.zeros(0, np.int32)
+        if self._numeric:
+            v = values.to_numpy(zero_copy_only=False).astype(self._sorted.dtype, copy=False)
+            if len(self._sorted) == 0:
+                return np.full(len(v), OOV_ID, np.int32)
+            pos = np.searchsorted(self._sorted, v).clip(max=len(self._sorted) - 1)
+            hit = self._sorted[pos] == v
+            return np.where(hit, self._order[pos] + FIRST_VALUE_ID, OOV_ID).astype(np.int32)
+        if values.type != self.vocab.type:
+            values = values.cast(self.vocab.type)
+        idx = pc.index_in(values, value_set=self.vocab)
+        return pc.fill_null(pc.add(idx, FIRST_VALUE_ID), OOV_ID).to_numpy(zero_copy_only=False).astype(np.int32)
+
+    def encode(self, fb: FieldBlock) -> np.ndarray:
+        lut = np.append(self.lookup(fb.values), np.int32(MISSING_ID))  # code -1 picks the last entry
+        return lut[fb.codes]
