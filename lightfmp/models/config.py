@@ -1,0 +1,48 @@
+"""Backbone hyper-parameters: one frozen dataclass, JSON-able, defaults from the paper (section 3.4)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes shared by the five backbones.
+
+    Defaults follow paper section 3.4: D = 10 (Criteo/Avazu; the paper uses 64 for MovieLens),
+    MLP 400-400-200. ``cin_layers`` 100-100-100 is xDeepFM's own setting for Criteo (Lian et al. 2018);
+    the paper does not state it. ``cin_split_half`` is off, following the paper's eq. 6.
+    """
+
+    embed_dim: int = 10
+    hidden: tuple[int, ...] = (400, 400, 200)
+    dropout: float = 0.0
+    batch_norm: bool = False
+    cin_layers: tuple[int, ...] = (100, 100, 100)
+    cin_split_half: bool = False
+
+    def __post_init__(self) -> None:
+        # Lists (from JSON) become tuples so the config stays hashable and comparable.
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "cin_layers", tuple(int(h) for h in self.cin_layers))
+        if int(self.embed_dim) < 1:
+            raise ValueError(f"embed_dim must be >= 1, got {self.embed_dim}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must hold at least one positive width, got {self.hidden}")
+        if not self.cin_layers or min(self.cin_layers) < 1:
+            raise ValueError(f"cin_layers must hold at least one positive width, got {self.cin_layers}")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["hidden"], d["cin_layers"] = list(self.hidden), list(self.cin_layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig keys {unknown}; known keys are {sorted(known)}")
+        return cls(**d)

@@ -1,0 +1,141 @@
+"""Field embeddings: one concatenated table over all fields, per-field offsets added inside.
+
+Paper section 2.2, equation (1): field m is one-hot over its D_m values and embedded as
+``e_m = A_m x_m``; concatenating the A_m row-wise gives one table, and looking up
+``local_id + offset_m`` in it is the same projection without building one-hot vectors
+(pytorch-fm's ``FeaturesEmbedding`` does the same). Inputs are local ids, so a subset of fields is a
+subset of columns of ``x`` and of row blocks of the table: this is what makes field pruning a slice.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class FieldTable(nn.Module):
+    """One table of ``sum(vocab_sizes)`` rows and ``width`` columns, looked up with local ids.
+
+    Args:
+        vocab_sizes: rows per field (reserved ids included); field order is the column order of ``x``.
+        width: columns per row.
+
+    Attributes:
+        weight: the table, float[sum(vocab_sizes), width].
+        offsets: int64[F] buffer, start row of each field; not saved in the state dict because it is
+            derived from ``vocab_sizes`` (a model is rebuilt from its build args, then loaded).
+        sparse: when True the lookup yields a sparse gradient for ``weight`` (the trainer flips it to
+            pair the table with a sparse optimizer; only touched rows are updated).
+        last_output: while ``self.training``, the tensor the last forward returned, so the trainer can
+            add an L2 penalty on the rows a batch touched without a second gather. None in eval mode
+            (to free the activation) and dropped when the module is copied or pickled.
+
+    Shape: x int[B, F] (int32 or int64) -> float[B, F, width]; subclasses reshape.
+    """
+
+    def __init__(self, vocab_sizes: Sequence[int], width: int):
+        super().__init__()
+        sizes = [int(v) for v in vocab_sizes]
+        if not sizes or min(sizes) < 1:
+            raise ValueError(f"vocab_sizes must be a non-empty list of positive ints, got {list(vocab_sizes)}")
+        if int(width) < 1:
+            raise ValueError(f"width must be a positive int, got {width}")
+        self.vocab_sizes = sizes
+        starts = torch.tensor([0] + sizes[:-1], dtype=torch.long).cumsum(0)
+        self.register_buffer("offsets", starts, persistent=False)
+        self.weight = nn.Parameter(torch.empty(sum(sizes), int(width)))
+        self.sparse = False
+        self.last_output: Tensor | None = None
+        self.reset_parameters()
+
+    @property
+    def num_fields(self) -> int:
+        return len(self.vocab_sizes)
+
+    def reset_parameters(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def lookup(self, x: Tensor) -> Tensor:
+        """Rows for local ids ``x`` [B, F] -> [B, F, width]; one add of the offsets, one gather."""
+        if x.dim() != 2 or x.shape[1] != self.num_fields:
+            raise ValueError(f"expected ids of shape [B, {self.num_fields}], got {tuple(x.shape)}")
+        # int32 + int64 buffer promotes to int64 in the same kernel: no separate cast.
+        return F.embedding(x + self.offsets, self.weight, sparse=self.sparse)
+
+    def field_rows(self, fields: Sequence[int]) -> Tensor:
+        """Table row indices of the given fields, in the given order (used by slicing)."""
+        starts = self.offsets.tolist()
+        dev = self.weight.device
+        return torch.cat([torch.arange(starts[f], starts[f] + self.vocab_sizes[f], device=dev) for f in fields])
+
+    def _remember(self, out: Tensor) -> Tensor:
+        self.last_output = out if self.training else None
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A non-leaf activation cannot be deep-copied; it is only meaningful right after a forward.
+        state = self.__dict__.copy()
+        state["last_output"] = None
+        return state
+
+
+class FieldEmbedding(FieldTable):
+    """Per-field embedding vectors, paper eq. (1) before flattening.
+
+    Init: Xavier-uniform over the whole concatenated table, as in the OptFS code the paper builds on
+    (section 3.4) and pytorch-fm; bound sqrt(6 / (rows + dim)), so large vocabularies start small.
+
+    Args:
+        vocab_sizes: rows per field.
+        dim: embedding dimension D.
+
+    Shape: x int[B, F] -> float[B, F, D].
+
+    Example:
+        >>> emb = FieldEmbedding([3, 5], dim=4)
+        >>> emb(torch.tensor([[0, 4], [2, 1]])).shape
+        torch.Size([2, 2, 4])
+    """
+
+    def __init__(self, vocab_sizes: Sequence[int], dim: int):
+        super().__init__(vocab_sizes, dim)
+
+    @property
+    def dim(self) -> int:
+        return self.weight.shape[1]
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._remember(self.lookup(x))
+
+
+class FieldLinear(FieldTable):
+    """One scalar weight per feature value: the first-order (wide / linear) term per field.
+
+    Returned per field, not summed, so that a gate can scale each field's term (z_f = 0 removes it).
+    Init: zeros, so the wide part starts as the constant model (logistic regression's usual start);
+    its gradient is still non-zero, because it does not depend on the weight itself.
+
+    Args:
+        vocab_sizes: rows per field.
+
+    Shape: x int[B, F] -> float[B, F].
+
+    Example:
+        >>> lin = FieldLinear([3, 5])
+        >>> lin(torch.tensor([[0, 4]])).shape
+        torch.Size([1, 2])
+    """
+
+    def __init__(self, vocab_sizes: Sequence[int]):
+        super().__init__(vocab_sizes, 1)
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._remember(self.lookup(x).squeeze(-1))
