@@ -24,7 +24,12 @@ def encode_file(data: "PreparedData", path: Path, fields: list[str] | None) -> t
     fmt = schema.protocol.get("format", schema.dataset)
     options = dict(schema.protocol.get("source_options") or {})
     # A synthetic data set's raw form is a Criteo TSV (lightfmp.data.synthetic.write_criteo_tsv).
-    source = make_source("criteo" if fmt == "synthetic" else fmt, path, **options)
+    if fmt in ("csv", "parquet"):
+        from lightfmp.data.sources.table import TableSource
+
+        source = TableSource(path, fmt, strict=False, **options)
+    else:
+        source = make_source("criteo" if fmt == "synthetic" else fmt, path, **options)
     vocab = data.vocab(names)
     encoders = [FieldEncoder(vocab[n]) for n in names]
     xs: list[np.ndarray] = []

@@ -1,0 +1,78 @@
+"""``open_data``: what every training verb calls to get its data.
+
+``--data DIR`` opens a prepared folder. ``--format F --input PATH`` (or ``--format synthetic
+--rows N``) prepares on the fly into a cache folder named by a hash of everything that determines
+the result: the format, the absolute input path, each input file's size and modification time,
+and the options. A second call with the same key reuses the folder; a changed file gets a new key.
+The cache root is ``cache_root``, else ``$LIGHTFMP_CACHE``, else ``~/.cache/lightfmp``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from lightfmp.data.dataset import PreparedData
+from lightfmp.data.sources import FORMATS
+from lightfmp.data.sources.files import data_files
+from lightfmp.errors import InputError
+
+# Bump when preprocessing changes, so stale caches are not reused.
+CACHE_VERSION = 1
+
+
+def cache_root_dir(cache_root: str | Path | None = None) -> Path:
+    if cache_root is not None:
+        return Path(cache_root)
+    env = os.environ.get("LIGHTFMP_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "lightfmp"
+
+
+def cache_key(fmt: str, input: str | Path | None, **options: object) -> str:
+    """Hex digest over the format, the absolute input path, input file sizes and mtimes, and options."""
+    stamp: list[object] = []
+    if input is not None:
+        root = Path(input).resolve()
+        # A MovieLens folder also reads files data_files() would skip (e.g. u.user): stat them all.
+        files = sorted(p for p in root.iterdir() if p.is_file()) if root.is_dir() else data_files(root)
+        stamp = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    blob = json.dumps({"v": CACHE_VERSION, "fmt": fmt, "input": str(Path(input).resolve()) if input else None,
+                       "files": stamp, "options": options}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def open_data(
+    data: str | Path | None = None,
+    fmt: str | None = None,
+    input: str | Path | None = None,
+    rows: int | None = None,
+    seed: int = 2021,
+    pretrain_size: int = 2000,
+    cache_root: str | Path | None = None,
+    progress: bool = True,
+) -> PreparedData:
+    """A prepared folder (``data``) or a cached on-the-fly preparation of ``fmt``/``input``."""
+    if data is not None:
+        if fmt is not None or input is not None:
+            raise InputError("give either --data or --format/--input, not both")
+        return PreparedData.load(data)
+    if fmt is None:
+        raise InputError("expected --data DIR, or --format F with --input PATH (or --format synthetic --rows N)")
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt != "synthetic" and input is None:
+        raise InputError(f"--input is required for --format {fmt}")
+    if input is not None and not Path(input).exists():
+        raise InputError("no such file or folder (expected a data file or a folder of them)", input)
+    key = cache_key(fmt, input, rows=rows, seed=seed, pretrain_size=pretrain_size, min_count=2)
+    out = cache_root_dir(cache_root) / f"{fmt}-{key}"
+    if (out / "schema.json").exists():
+        try:
+            return PreparedData.load(out)
+        except InputError:
+            pass  # an incomplete folder (should not happen: folders are renamed when complete): rebuild
+    from lightfmp.data.prepare import prepare
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return prepare(fmt, input, out, rows=rows, seed=seed, pretrain_size=pretrain_size, progress=progress)

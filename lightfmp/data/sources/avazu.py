@@ -1,0 +1,109 @@
+"""Avazu (Kaggle Click-Through Rate Prediction, 2014) CSV files: ``id,click,hour,...,C21``.
+
+The header line is optional per file (the sample keeps it only in train.csv); a file of 23
+columns has no ``click`` column (a file to score). Protocol (OptFS ``avazu2TF.py``): ``id`` is
+dropped; ``hour`` (``YYMMDDHH``) becomes ``hour`` (hour of day), ``weekday`` (Monday = 0) and
+``is_weekend``; every field is categorical with the min-count threshold: 24 fields.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, check_labels, dictionary_block, integer_block
+from lightfmp.data.sources.csvstream import CsvLayout, first_line, stream_csv
+from lightfmp.data.sources.files import data_files
+from lightfmp.errors import InputError
+
+COLUMNS = (
+    "id", "click", "hour", "C1", "banner_pos", "site_id", "site_domain", "site_category", "app_id", "app_domain",
+    "app_category", "device_id", "device_ip", "device_model", "device_type", "device_conn_type",
+    "C14", "C15", "C16", "C17", "C18", "C19", "C20", "C21",
+)
+RAW_FIELDS = COLUMNS[3:]
+TIME_FIELDS = ("hour", "weekday", "is_weekend")
+_STR = pa.dictionary(pa.int32(), pa.string())
+
+
+def split_hour(hour: np.ndarray, valid: np.ndarray, path: Path, line: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hour of day, weekday (Mon = 0) and is-weekend of ``YYMMDDHH`` integers, validated."""
+    hh, dd, mm, yy = hour % 100, (hour // 100) % 100, (hour // 10_000) % 100, hour // 1_000_000
+    bad = valid & ((hh > 23) | (dd < 1) | (dd > 31) | (mm < 1) | (mm > 12) | (yy < 0) | (yy > 99))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"expected an hour as YYMMDDHH, got {int(hour[i])}", path, line + i, "hour")
+    ym = ((2000 + np.where(valid, yy, 70) - 1970) * 12 + np.where(valid, mm, 1) - 1).astype("datetime64[M]")
+    days = ym.astype("datetime64[D]") + (np.where(valid, dd, 1) - 1).astype("timedelta64[D]")
+    weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
+    return hh, weekday, (weekday >= 5).astype(np.int64)
+
+
+@dataclass
+class AvazuSource(Source):
+    """Avazu CSV files (a file or a folder); see the module docstring for the protocol."""
+
+    input: str | Path
+    files: list[Path] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.dataset = "avazu"
+        self.files = data_files(self.input)
+        self._layouts = [self._layout(p) for p in self.files]
+
+    @staticmethod
+    def _layout(path: Path) -> CsvLayout:
+        cells = first_line(path).split(",")
+        header = cells[0].strip() == "id"
+        names = tuple(c.strip() for c in cells) if header else None
+        if names is None:
+            if len(cells) == 24:
+                names = COLUMNS
+            elif len(cells) == 23:
+                names = tuple(c for c in COLUMNS if c != "click")
+        if names is None or set(names) - set(COLUMNS) or not set(COLUMNS) - {"click"} <= set(names):
+            raise InputError(f"expected the 24 Avazu columns ({','.join(COLUMNS[:4])},...,C21), got {len(cells)}", path, 1)
+        return CsvLayout(",", header, names)
+
+    @property
+    def label(self) -> str:
+        return "click"
+
+    def fields(self) -> list[FieldInfo]:
+        return [FieldInfo(n, value_type="int64") for n in TIME_FIELDS] + [FieldInfo(n) for n in RAW_FIELDS]
+
+    def protocol(self) -> dict[str, Any]:
+        return {"dropped": ["id"], "hour": "YYMMDDHH -> hour of day, weekday (Mon=0), is_weekend"}
+
+    def blocks(self, fields: Sequence[str] | None = None, rows: int | None = None) -> Iterator[Block]:
+        wanted = [f.name for f in self.fields() if fields is None or f.name in fields]
+        need_hour = any(n in TIME_FIELDS for n in wanted)
+        types: dict[str, pa.DataType] = {c: _STR for c in COLUMNS}
+        types["hour"] = pa.int64()
+        left = rows
+        for path, layout in zip(self.files, self._layouts):
+            has_label = "click" in layout.names
+            include = (["click"] if has_label else []) + (["hour"] if need_hour else []) + [
+                n for n in RAW_FIELDS if n in wanted
+            ]
+            for line, batch in stream_csv(path, layout, types, include):
+                if left is not None:
+                    if left <= 0:
+                        return
+                    batch = batch.slice(0, left)
+                    left -= batch.num_rows
+                labels = check_labels(batch.column("click"), path, line, "click") if has_label else None
+                out: dict[str, FieldBlock] = {}
+                if need_hour:
+                    col = batch.column("hour")
+                    valid = col.is_valid().to_numpy(zero_copy_only=False)
+                    h = col.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+                    for name, v in zip(TIME_FIELDS, split_hour(h, valid, path, line)):
+                        out[name] = integer_block(v, valid)
+                for n in RAW_FIELDS:
+                    if n in wanted:
+                        out[n] = dictionary_block(batch.column(n))
+                yield Block(path, line, labels, out, batch.num_rows)
