@@ -8,6 +8,7 @@ method alike (paper Sec. 3.2: "the pruning ratio for all methods ... is set to 0
 """
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -18,10 +19,14 @@ STAGES = ("two-stage", "single-stage", "shallow")
 
 
 def n_kept(num_fields: int, prune_ratio: float) -> int:
-    """Fields kept at pruning ratio tau: ``m - round(tau * m)`` (Python's round: half to even), at least 1."""
+    """Fields kept at pruning ratio tau: ``m - round(tau * m)``, at least 1.
+
+    round() takes halves UP (39 fields at tau 0.5 -> 20 pruned, 19 kept), the same rule as
+    `lightfmp.pruning.lightfmp.num_pruned_fields`, so every method keeps the same number of fields.
+    """
     if not 0.0 <= float(prune_ratio) < 1.0:
         raise ValueError(f"prune_ratio must be in [0, 1), got {prune_ratio}")
-    return max(1, num_fields - int(round(float(prune_ratio) * num_fields)))
+    return max(1, num_fields - int(math.floor(float(prune_ratio) * num_fields + 0.5)))
 
 
 def top_fields(scores: np.ndarray, keep: int) -> list[int]:

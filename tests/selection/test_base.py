@@ -15,10 +15,18 @@ class Fixed(FieldSelector):
         return self._scores
 
 
-@pytest.mark.parametrize("m,tau,kept", [(39, 0.5, 19), (10, 0.5, 5), (10, 0.25, 8), (10, 0.0, 10),
+@pytest.mark.parametrize("m,tau,kept", [(39, 0.5, 19), (10, 0.5, 5), (10, 0.25, 7), (5, 0.5, 2), (10, 0.0, 10),
                                         (4, 0.75, 1), (22, 0.5, 11), (3, 0.9, 1)])
 def test_n_kept_is_m_minus_round_tau_m(m, tau, kept):
     assert n_kept(m, tau) == kept
+
+
+def test_n_kept_agrees_with_lightfmp():
+    from lightfmp.pruning.lightfmp import num_pruned_fields
+
+    for m in range(1, 45):
+        for tau in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9):
+            assert n_kept(m, tau) == m - num_pruned_fields(m, tau)
 
 
 def test_n_kept_rejects_bad_ratio():
@@ -41,7 +49,7 @@ def test_get_support_counts_and_requires_fit(planted):
     sel.fit(planted)
     assert sel.get_support(0.5) == [1, 3, 5]
     assert sel.get_support(0.0) == list(range(6))
-    assert len(sel.get_support(0.75)) == 6 - round(0.75 * 6)
+    assert len(sel.get_support(0.75)) == 6 - 5  # 4.5 rounds up
     assert sel.scores_by_name()["f1"] == pytest.approx(0.9)
 
 
