@@ -109,13 +109,13 @@ def resolve_device(device: str) -> str:
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
-    """'400,400,200' -> (400, 400, 200); an empty string means no hidden layer."""
+    """'400,400,200' -> (400, 400, 200); at least one layer."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
     try:
         sizes = tuple(int(p) for p in parts)
     except ValueError:
         raise InputError(f"--hidden: expected comma-separated positive integers, got {text!r}") from None
-    if any(s < 1 for s in sizes):
+    if not sizes or any(s < 1 for s in sizes):
         raise InputError(f"--hidden: expected positive layer sizes, got {text!r}")
     return sizes
 

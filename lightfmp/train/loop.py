@@ -20,7 +20,7 @@ from lightfmp.metrics import logloss as logloss_score
 from lightfmp.metrics import sigmoid
 from lightfmp.timing import Stopwatch, throughput
 from lightfmp.train.batching import DeviceBatches, to_tensors
-from lightfmp.train.optim import CompositeOptimizer, embedding_l2, field_tables
+from lightfmp.train.optim import CompositeOptimizer, embedding_l2, l2_tables
 
 
 class NonFiniteLossError(RuntimeError):
@@ -57,7 +57,7 @@ def train_epoch(model: nn.Module, batches: DeviceBatches, optimizer: CompositeOp
     Raises NonFiniteLossError naming the epoch and step (1-based) of the first NaN/inf loss.
     """
     model.train()
-    tables = field_tables(model) if embed_l2 > 0 else []
+    tables = l2_tables(model) if embed_l2 > 0 else []
     device = batches.device
     sw = stopwatch or Stopwatch(device)
     start_seconds = sw.seconds

@@ -41,8 +41,15 @@ from lightfmp.train.config import TrainConfig
 
 
 def field_tables(model: nn.Module) -> list[FieldTable]:
-    """Every FieldTable inside `model` (embeddings and per-field linear terms)."""
+    """Every FieldTable inside `model` (embeddings, per-field linear terms, a gate's own tables)."""
     return [m for m in model.modules() if isinstance(m, FieldTable)]
+
+
+def l2_tables(model: nn.Module) -> list[FieldTable]:
+    """The tables the embedding L2 applies to: the backbone's own (`CTRModel.field_tables()`, which
+    leaves out a gate's tables), else every FieldTable."""
+    own = getattr(model, "field_tables", None)
+    return list(own()) if callable(own) else field_tables(model)
 
 
 def _adam(groups: list[dict[str, Any]], lr: float, maximize: bool = False) -> torch.optim.Adam:
@@ -86,8 +93,9 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig,
     tables = field_tables(model)
     table_params: list[nn.Parameter] = []
     for t in tables:
-        t.sparse = bool(cfg.sparse_embeddings)
-        if cfg.sparse_embeddings and t.weight.requires_grad and id(t.weight) not in claimed:
+        # A table claimed by an extra group (e.g. a per-value gate) keeps dense gradients for its Adam.
+        t.sparse = bool(cfg.sparse_embeddings) and id(t.weight) not in claimed
+        if t.sparse and t.weight.requires_grad:
             table_params.append(t.weight)
     sparse_ids = {id(p) for p in table_params}
     dense = [p for p in model.parameters() if p.requires_grad and id(p) not in claimed | sparse_ids]

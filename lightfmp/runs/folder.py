@@ -1,0 +1,139 @@
+"""The run folder: everything needed to report on a run and to `predict` without the training data.
+
+Layout (docs/architecture.md):
+    report.json    `make_report` keys (NaN/inf written as null: JSON has no NaN)
+    model.pt       {"build_args": model.build_args(), "state_dict": CPU tensors}; rebuilt with
+                   `lightfmp.models.from_build_args`, so loading runs no pickled code
+                   (torch.load(weights_only=True))
+    schema.json    the kept fields only, in the model's column order
+    vocab.parquet  the rows of the data folder's vocab.parquet for the kept fields
+    config.json    the resolved configuration (model, training, method) that produced the run
+
+Writing is atomic: everything goes to a hidden temporary sibling folder which is renamed into place
+only when complete; an existing folder of the same name is replaced only then, so a failure leaves
+the old run (or nothing), never a half-written folder that looks complete.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import torch
+from torch import nn
+
+from lightfmp.data.schema import Schema
+from lightfmp.errors import InputError
+
+REPORT, MODEL, SCHEMA, VOCAB, CONFIG = "report.json", "model.pt", "schema.json", "vocab.parquet", "config.json"
+
+
+@dataclass
+class Run:
+    """A loaded run: the compact model (CPU, eval mode), its schema, report, config and vocabulary path."""
+
+    model: nn.Module
+    schema: Schema
+    report: dict[str, Any]
+    config: dict[str, Any]
+    vocab_path: Path
+    dir: Path
+
+
+def json_safe(obj: Any) -> Any:
+    """Replace NaN/inf floats by None, recursively, and tuples by lists."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
+        try:
+            return json_safe(obj.item())
+        except (ValueError, RuntimeError):
+            pass
+    return obj
+
+
+def _kept_vocab(source: str | Path | pa.Table, names: list[str]) -> pa.Table:
+    if isinstance(source, pa.Table):
+        table = source
+    else:
+        path = Path(source)
+        path = path / VOCAB if path.is_dir() else path
+        if not path.exists():
+            raise InputError(f"expected {VOCAB} (the vocabularies) here", path=path)
+        table = pq.read_table(path)
+    missing = [c for c in ("field", "value", "id") if c not in table.column_names]
+    if missing:
+        raise InputError(f"vocabulary table lacks columns {missing}")
+    return table.filter(pc.is_in(table["field"], value_set=pa.array(names, type=table.schema.field("field").type)))
+
+
+def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, schema: Schema,
+              data_dir_or_vocab: str | Path | pa.Table, config: dict[str, Any]) -> Path:
+    """Write a run folder atomically and return its path.
+
+    Args:
+        report: from `make_report`.
+        model: the compact model, without a gate (a gate's mask must be baked in by pruning first).
+        schema: the schema of the model's input columns (kept fields only).
+        data_dir_or_vocab: the prepared data folder, a vocab.parquet path, or a pyarrow table.
+        config: the resolved configuration (JSON-serialisable).
+    """
+    if getattr(model, "gate", None) is not None:
+        raise ValueError("write_run needs the compact model without a gate: prune the fields first")
+    build_args = model.build_args()
+    vocab_sizes = build_args.get("vocab_sizes") if isinstance(build_args, dict) else None
+    if vocab_sizes is not None and list(vocab_sizes) != schema.vocab_sizes:
+        raise ValueError(f"model vocab sizes {list(vocab_sizes)} do not match the schema's {schema.vocab_sizes}")
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        (tmp / REPORT).write_text(json.dumps(json_safe(report), indent=1, allow_nan=False))
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save({"build_args": build_args, "state_dict": state}, tmp / MODEL)
+        schema.save(tmp / SCHEMA)
+        pq.write_table(_kept_vocab(data_dir_or_vocab, schema.names), tmp / VOCAB)
+        (tmp / CONFIG).write_text(json.dumps(json_safe(config), indent=1, allow_nan=False))
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read a run folder written by `write_run`; the model is on CPU in eval mode."""
+    from lightfmp.models import from_build_args
+
+    d = Path(run_dir)
+    for name in (REPORT, MODEL, SCHEMA, VOCAB, CONFIG):
+        if not (d / name).is_file():
+            raise InputError(f"expected a run folder with {name} (written by train/prune/select)", path=d)
+    try:
+        blob = torch.load(d / MODEL, map_location="cpu", weights_only=True)
+        model = from_build_args(blob["build_args"])
+        model.load_state_dict(blob["state_dict"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"cannot load the model weights: {exc}".splitlines()[0], path=d / MODEL) from None
+    model.eval()
+    return Run(model=model, schema=Schema.load(d / SCHEMA), report=json.loads((d / REPORT).read_text()),
+               config=json.loads((d / CONFIG).read_text()), vocab_path=d / VOCAB, dir=d)
