@@ -155,8 +155,8 @@ def prune_fields(model: CTRModel, keep: Sequence[int], scale: Sequence[float] | 
         elif z.numel() != len(kept):
             raise ValueError(f"scale must have {F} (all fields) or {len(kept)} (kept fields) values, got {z.numel()}")
     plan = FieldPlan(keep=kept, num_fields=F, deep_columns=model.deep_input_columns(kept), scale=z)
-    device = model.embedding.weight.device
-    new = build_model(model.name, [model.vocab_sizes[i] for i in kept], model.cfg).to(device)
+    device, dtype = model.embedding.weight.device, model.embedding.weight.dtype
+    new = build_model(model.name, [model.vocab_sizes[i] for i in kept], model.cfg).to(device=device, dtype=dtype)
     with torch.no_grad():
         # Walks the NEW model's modules, so the old model's gate (absent from the new one) is skipped.
         _copy_tree(model, new, plan, "")

@@ -109,3 +109,20 @@ def test_mlp_layout_and_validation():
     assert mlp(torch.randn(4, 6)).shape == (4, 3)
     with pytest.raises(ValueError):
         MLP(6, ())
+
+
+def test_cin_gradients_match_autograd_of_the_naive_formula():
+    torch.manual_seed(0)
+    cin = CIN(3, (4, 2)).double()
+    e = _e(B=2, F=3, D=2).requires_grad_(True)
+    gradcheck_ok = torch.autograd.gradcheck(lambda t: cin(t), (e,))
+    assert gradcheck_ok
+    g = torch.randn(2, cin.out_dim, dtype=torch.float64)
+    (cin(e) * g).sum().backward()
+    fast = [e.grad.clone()] + [w.grad.clone() for w in cin.weights]
+    e.grad = None
+    cin.zero_grad()
+    (_cin_naive(e, list(cin.weights), False) * g).sum().backward()
+    slow = [e.grad] + [w.grad for w in cin.weights]
+    for a, b in zip(fast, slow):
+        torch.testing.assert_close(a, b)
