@@ -1,10 +1,12 @@
 """``prepare``: raw data -> vocabularies -> int32 id matrices per split, in two streaming passes.
 
-Pass 1 reads every block once for labels and per-field value counts; the vocabularies, the
-stratified split and D_S are then decided from those alone (so a pretrain size larger than the
-training split fails before anything is written). Pass 2 re-reads the blocks, encodes them and
-writes each split's rows into preallocated ``.npy`` memmaps at their final positions. Memory is
-bounded by the block size, the labels (4 bytes a row) and the distinct values, never by the file.
+Pass 1 parses the input once: labels, per-field value counts, and each group's per-row codes
+spilled to disk (int32, as large as the output itself) with the group's distinct values. The
+vocabularies, the stratified split and D_S are decided from counts and labels alone. Pass 2 reads
+the spill (no re-parsing: parsing is most of the cost), maps each group's distinct values to ids
+once and writes each split's rows into preallocated ``.npy`` memmaps at their final positions.
+Memory is bounded by the group size, the labels (4 bytes a row) and the distinct values, never by
+the file.
 
 Everything is written into ``<out>.tmp-<pid>`` and renamed to ``<out>`` only when complete; on any
 error the temporary folder is removed, so no complete-looking output is ever left behind.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import sys
 from pathlib import Path
@@ -26,6 +29,7 @@ from tqdm import tqdm
 from lightfmp.data.dataset import PreparedData
 from lightfmp.data.schema import FieldSpec, Schema
 from lightfmp.data.sources import Source, make_source, source_options
+from lightfmp.data.sources.base import masked_array
 from lightfmp.data.split import SPLITS, draw_pretrain, stratified_split
 from lightfmp.data.vocab import FieldEncoder, ValueCounter, build_vocab
 from lightfmp.errors import InputError
@@ -97,38 +101,21 @@ def write_prepared(
     pretrain_size: int,
     progress: bool,
 ) -> PreparedData:
-    """The two passes (see module docstring) for any source."""
+    """Parse once, spill codes, decide vocabularies and split, then encode the spill (module docstring)."""
     _check_out(out)
     fields = source.fields()
     names = [f.name for f in fields]
-    counters = {n: ValueCounter() for n in names}
-    labels: list[np.ndarray] = []
-    first_path = None
-    with _bar(progress, "prepare: counting", None) as bar:
-        for block in source.blocks(rows=rows):
-            first_path = first_path or block.path
-            if block.labels is None:
-                raise InputError(f"expected a label column ({source.label!r}) to prepare training data", block.path)
-            labels.append(block.labels)
-            for n in names:
-                counters[n].add(block.fields[n])
-            bar.update(block.num_rows)
-    y = np.concatenate(labels) if labels else np.zeros(0, np.float32)
-    del labels
-    if len(y) == 0:
-        raise InputError("no data rows (expected at least one row after any header)", protocol.get("input") or first_path)
-    vocabs = {f.name: build_vocab(counters[f.name].table(), min_count, f.thresholded) for f in fields}
-    missing = {n: counters[n].missing for n in names}
-    del counters
-    code = stratified_split(y, seed)
-    sizes = np.bincount(code, minlength=3)
-    pretrain_index = draw_pretrain(int(sizes[0]), pretrain_size, seed)
-
     tmp = out.parent / f"{out.name}.tmp-{os.getpid()}"
     try:
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        _encode_pass(source, tmp, fields, vocabs, code, sizes, rows, progress)
+        (tmp / "spill").mkdir(parents=True)
+        y, vocabs, missing, groups = _count_pass(source, tmp / "spill", fields, rows, min_count, progress,
+                                                 protocol.get("input"))
+        code = stratified_split(y, seed)
+        sizes = np.bincount(code, minlength=3)
+        pretrain_index = draw_pretrain(int(sizes[0]), pretrain_size, seed)
+        _encode_pass(tmp, groups, names, vocabs, code, sizes, progress)
+        shutil.rmtree(tmp / "spill")
         for i, s in enumerate(SPLITS):
             np.save(tmp / f"{s}_y.npy", y[code == i])
         np.save(tmp / "pretrain_index.npy", pretrain_index)
@@ -159,22 +146,58 @@ def write_prepared(
     return PreparedData.load(out)
 
 
-def _encode_pass(source: Source, tmp: Path, fields, vocabs, code: np.ndarray, sizes: np.ndarray,
-                 rows: int | None, progress: bool) -> None:
+def _count_pass(source: Source, spill: Path, fields, rows: int | None, min_count: int, progress: bool,
+                where: object) -> tuple[np.ndarray, dict[str, pa.Array], dict[str, int], list[tuple[int, Path]]]:
+    """Labels, vocabularies, missing counts, and the spilled groups (rows, path) in file order.
+
+    Each group's codes go to ``spill/<k>.npy`` (int32 [n, F], Fortran order so a field is one
+    contiguous column) and its distinct values to ``spill/<k>.pkl``, so the raw input is parsed once.
+    """
     names = [f.name for f in fields]
+    counters = {n: ValueCounter() for n in names}
+    labels: list[np.ndarray] = []
+    groups: list[tuple[int, Path]] = []
+    first_path = None
+    with _bar(progress, "prepare: reading", None) as bar:
+        for k, block in enumerate(source.blocks(rows=rows)):
+            first_path = first_path or block.path
+            if block.labels is None:
+                raise InputError(f"expected a label column ({source.label!r}) to prepare training data", block.path)
+            labels.append(block.labels)
+            codes = np.empty((block.num_rows, len(names)), dtype=np.int32, order="F")
+            for j, n in enumerate(names):
+                fb = block.fields[n]
+                counters[n].add(fb)
+                codes[:, j] = fb.codes
+            np.save(spill / f"{k}.npy", codes)
+            with open(spill / f"{k}.pkl", "wb") as fh:
+                pickle.dump([block.fields[n].values for n in names], fh, protocol=5)
+            groups.append((block.num_rows, spill / str(k)))
+            bar.update(block.num_rows)
+    y = np.concatenate(labels) if labels else np.zeros(0, np.float32)
+    if len(y) == 0:
+        raise InputError("no data rows (expected at least one row after any header)", where or first_path)
+    vocabs = {f.name: build_vocab(counters[f.name].table(), min_count, f.thresholded) for f in fields}
+    return y, vocabs, {n: counters[n].missing for n in names}, groups
+
+
+def _encode_pass(tmp: Path, groups: list[tuple[int, Path]], names: list[str], vocabs: dict[str, pa.Array],
+                 code: np.ndarray, sizes: np.ndarray, progress: bool) -> None:
+    """Encode the spilled groups and write each split's rows at their final positions."""
     encoders = [FieldEncoder(vocabs[n]) for n in names]
     mats = [np.lib.format.open_memmap(tmp / f"{s}_X.npy", mode="w+", dtype=np.int32, shape=(int(sizes[i]), len(names)))
             for i, s in enumerate(SPLITS)]
     filled = [0, 0, 0]
     row = 0
     with _bar(progress, "prepare: encoding", len(code)) as bar:
-        for block in source.blocks(rows=rows):
-            n = block.num_rows
-            if row + n > len(code):
-                raise InputError("the input changed while it was being prepared (more rows on the second read)", block.path)
+        for n, stem in groups:
+            codes = np.load(stem.with_suffix(".npy"), mmap_mode="r")
+            with open(stem.with_suffix(".pkl"), "rb") as fh:
+                values = pickle.load(fh)
             xb = np.empty((n, len(names)), dtype=np.int32)
-            for j, name in enumerate(names):
-                xb[:, j] = encoders[j].encode(block.fields[name])
+            for j in range(len(names)):
+                xb[:, j] = encoders[j].encode_codes(values[j], codes[:, j])
+            del codes
             cb = code[row:row + n]
             for i in range(3):
                 part = xb[cb == i]
@@ -182,8 +205,6 @@ def _encode_pass(source: Source, tmp: Path, fields, vocabs, code: np.ndarray, si
                 filled[i] += len(part)
             row += n
             bar.update(n)
-    if row != len(code):
-        raise InputError("the input changed while it was being prepared (fewer rows on the second read)")
     for m in mats:
         m.flush()
     del mats
@@ -196,7 +217,7 @@ def _write_vocab(path: Path, names: list[str], vocabs: dict[str, pa.Array]) -> N
         parts.append(pa.table({
             "field": pa.repeat(pa.scalar(n, pa.string()), len(v)),
             "value": v.cast(pa.string()),
-            "id": pa.array(np.arange(2, len(v) + 2, dtype=np.int32)),
+            "id": masked_array(np.arange(2, len(v) + 2, dtype=np.int32)),
         }))
     table = pa.concat_tables(parts) if parts else pa.table({"field": [], "value": [], "id": []})
     pq.write_table(table, path)

@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from lightfmp.data.sources.base import masked_array
 from lightfmp.errors import InputError
 
 CHUNK_ROWS = 65_536
@@ -202,11 +203,11 @@ class SyntheticGenerator:
         u, num_miss, ids, cat_miss = self._latent(rng, n)
         logit = self.intercept + self._score(u, num_miss, ids, cat_miss)
         label = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
-        cols: dict[str, pa.Array] = {"label": pa.array(label)}
+        cols: dict[str, pa.Array] = {"label": masked_array(label)}
         # Raw counts: floor(exp(u)) - 1 >= 0, like Criteo's integer features.
         x = np.floor(np.exp(np.minimum(u, 40.0))).astype(np.int64) - 1
         for i, name in enumerate(self.numeric_names):
-            cols[name] = pa.array(x[:, i], mask=num_miss[:, i])
+            cols[name] = masked_array(x[:, i], num_miss[:, i])
         for j, name in enumerate(self.categorical_names):
             cols[name] = _hex_tokens(ids[j].astype(np.uint64), self.salt[j], cat_miss[:, j])
         return pa.table(cols)

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lightfmp.data.schema import FIRST_VALUE_ID, MISSING_ID, OOV_ID
-from lightfmp.data.sources.base import FieldBlock
+from lightfmp.data.sources.base import FieldBlock, masked_array
 
 _MERGE_ROWS = 4_000_000
 
@@ -39,9 +39,10 @@ class ValueCounter:
         counts = counts[1:]
         seen = counts > 0
         if not seen.all():
-            part = pa.table({"v": fb.values.filter(pa.array(seen)), "c": counts[seen].astype(np.int64)})
+            part = pa.table({"v": fb.values.take(masked_array(np.flatnonzero(seen))),
+                             "c": masked_array(counts[seen].astype(np.int64))})
         else:
-            part = pa.table({"v": fb.values, "c": counts.astype(np.int64)})
+            part = pa.table({"v": fb.values, "c": masked_array(counts.astype(np.int64))})
         self._parts.append(part)
         self._pending += part.num_rows
         if self._pending > _MERGE_ROWS and len(self._parts) > 1:
@@ -100,5 +101,9 @@ class FieldEncoder:
         return pc.fill_null(pc.add(idx, FIRST_VALUE_ID), OOV_ID).to_numpy(zero_copy_only=False).astype(np.int32)
 
     def encode(self, fb: FieldBlock) -> np.ndarray:
-        lut = np.append(self.lookup(fb.values), np.int32(MISSING_ID))  # code -1 picks the last entry
-        return lut[fb.codes]
+        return self.encode_codes(fb.values, fb.codes)
+
+    def encode_codes(self, values: pa.Array, codes: np.ndarray) -> np.ndarray:
+        """Ids for per-row ``codes`` into the distinct ``values`` (-1 = missing)."""
+        lut = np.append(self.lookup(values), np.int32(MISSING_ID))  # code -1 picks the last entry
+        return lut[codes]

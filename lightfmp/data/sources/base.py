@@ -80,17 +80,51 @@ class Source(ABC):
         return None
 
 
+def masked_array(values: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
+    """A primitive Arrow array with nulls where ``missing``, built from buffers.
+
+    (``pa.array(numpy_array)`` imports pandas to check its input, which costs most of a second.)
+    """
+    values = np.ascontiguousarray(values)
+    if values.dtype == bool:
+        raise TypeError("masked_array takes numbers; pass np.flatnonzero(mask) to select")
+    n = len(values)
+    if missing is None or not missing.any():
+        return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), n, [None, pa.py_buffer(values)], null_count=0)
+    validity = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), n, [validity, pa.py_buffer(values)],
+                                 null_count=int(missing.sum()))
+
+
 def dictionary_block(arr: pa.Array | pa.ChunkedArray) -> FieldBlock:
-    """FieldBlock of a string-like column: dictionary-encode it (a no-op if it already is)."""
+    """FieldBlock of a string-like column: dictionary-encode it (a no-op if it already is).
+
+    Chunks with their own dictionaries (one per parsed CSV block) are unified in C++ first, so the
+    group has one dictionary and one code array.
+    """
     if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+        if not pa.types.is_dictionary(arr.type):
+            arr = pc.dictionary_encode(arr.combine_chunks())
+        elif arr.num_chunks == 1:
+            arr = arr.chunk(0)
+        else:
+            arr = arr.unify_dictionaries()
+            chunks = arr.chunks
+            codes = np.concatenate([_codes(c) for c in chunks]) if chunks else np.zeros(0, np.int32)
+            return _clean(chunks[0].dictionary, codes)
     if not pa.types.is_dictionary(arr.type):
         arr = pc.dictionary_encode(arr)
+    return _clean(arr.dictionary, _codes(arr))
+
+
+def _codes(arr: pa.DictionaryArray) -> np.ndarray:
     codes = arr.indices.to_numpy(zero_copy_only=False)
     if arr.null_count:
         codes = np.where(arr.is_valid().to_numpy(zero_copy_only=False), codes, -1)
-    codes = codes.astype(np.int32, copy=False)
-    values = arr.dictionary
+    return codes.astype(np.int32, copy=False)
+
+
+def _clean(values: pa.Array, codes: np.ndarray) -> FieldBlock:
     if values.null_count:  # a null inside the dictionary itself: treat those codes as missing
         bad = np.flatnonzero(~values.is_valid().to_numpy(zero_copy_only=False))
         codes = np.where(np.isin(codes, bad), -1, codes).astype(np.int32)
@@ -108,10 +142,10 @@ def integer_block(v: np.ndarray, valid: np.ndarray | None) -> FieldBlock:
     lo, hi = int(present.min()), int(present.max())
     if hi - lo < _DIRECT_SPAN:
         codes = (v - lo).astype(np.int32)
-        values = pa.array(np.arange(lo, hi + 1, dtype=np.int64))
+        values = masked_array(np.arange(lo, hi + 1, dtype=np.int64))
     else:
         uniq, inv = np.unique(np.where(valid, v, lo) if valid is not None else v, return_inverse=True)
-        codes, values = inv.astype(np.int32).reshape(-1), pa.array(uniq)
+        codes, values = inv.astype(np.int32).reshape(-1), masked_array(uniq)
     if valid is not None:
         codes[~valid] = -1
     return FieldBlock(values, codes)
@@ -125,7 +159,7 @@ def float_block(v: np.ndarray, valid: np.ndarray | None) -> FieldBlock:
         return FieldBlock(pa.array([], pa.float64()), codes)
     uniq, inv = np.unique(v[ok], return_inverse=True)
     codes[ok] = inv.reshape(-1)
-    return FieldBlock(pa.array(uniq), codes)
+    return FieldBlock(masked_array(uniq), codes)
 
 
 def check_labels(raw: pa.Array | pa.ChunkedArray, path: Path, first_line: int, column: str) -> np.ndarray:
@@ -134,8 +168,12 @@ def check_labels(raw: pa.Array | pa.ChunkedArray, path: Path, first_line: int, c
     Text labels must be exactly "0" or "1"; numeric labels must equal 0 or 1 (so "1.0" read as a
     number passes). Dictionary-typed labels are checked on their few distinct values only.
     """
-    if isinstance(raw, pa.ChunkedArray):
-        raw = raw.combine_chunks()
+    if isinstance(raw, pa.ChunkedArray):  # chunk by chunk: their dictionaries differ
+        parts, line = [], first_line
+        for chunk in raw.chunks:
+            parts.append(check_labels(chunk, path, line, column))
+            line += len(chunk)
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
     if pa.types.is_dictionary(raw.type):
         # Check the few distinct values, then map codes: no per-row strings.
         lut = np.array([{"0": 0.0, "1": 1.0}.get(v, np.nan) for v in raw.dictionary.to_pylist()] + [np.nan])

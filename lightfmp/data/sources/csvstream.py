@@ -18,7 +18,11 @@ import pyarrow.csv as pacsv
 
 from lightfmp.errors import InputError
 
-BLOCK_SIZE = 32 << 20
+# pyarrow parses small blocks fastest (cache-sized; measured 4 MB ~2.5x faster than 32 MB here);
+# blocks are then grouped into tables of GROUP_ROWS rows so per-group work (dictionary unification,
+# vocabulary lookups) is paid per half million rows, not per block.
+BLOCK_SIZE = 4 << 20
+GROUP_ROWS = 1 << 19
 NULLS = [""]  # only an empty cell is missing: "NA" or "null" may be real categorical values
 _NUMBER = re.compile(rb"^\s*[-+]?(\d+\.?\d*([eE][-+]?\d+)?|\.\d+([eE][-+]?\d+)?|nan|NaN|inf|-?inf)\s*$")
 
@@ -48,11 +52,14 @@ def stream_csv(
     include: Sequence[str],
     block_size: int = BLOCK_SIZE,
     *,
+    group_rows: int = GROUP_ROWS,
     quote_char: str | bool = '"',
     encoding: str = "utf8",
     stream: BinaryIO | None = None,
 ) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """Yield ``(line number of the batch's first row, batch)`` with only the ``include`` columns.
+    """Yield ``(line number of the group's first row, table)`` with only the ``include`` columns.
+
+    Each table holds consecutive parsed blocks (as chunks) totalling about ``group_rows`` rows.
 
     ``stream`` replaces the file's bytes (MovieLens 1M's two-character ``::`` delimiter is
     rewritten to one character in memory); error lines are still located in ``path``.
@@ -73,10 +80,17 @@ def stream_csv(
     line = 2 if layout.header else 1
     try:
         reader = pacsv.open_csv(stream if stream is not None else str(path), read_options=read, parse_options=parse, convert_options=convert)
+        group: list[pa.RecordBatch] = []
+        rows = 0
         for batch in reader:
             if batch.num_rows:
-                yield line, batch
-                line += batch.num_rows
+                group.append(batch)
+                rows += batch.num_rows
+            if rows >= group_rows:
+                yield line, pa.Table.from_batches(group)
+                line, group, rows = line + rows, [], 0
+        if group:
+            yield line, pa.Table.from_batches(group)
     except pa.ArrowInvalid as exc:
         raise _explain(path, layout, types, str(exc)) from None
     except OSError as exc:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, dictionary_block
+from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, dictionary_block, masked_array
 from lightfmp.data.sources.csvstream import CsvLayout, first_line, stream_csv
 from lightfmp.errors import InputError
 
@@ -104,7 +104,7 @@ class MovieLensSource(Source):
             uniq, inv = np.unique(code, return_inverse=True)
             # Loop over distinct genre combinations (a few hundred), never over rows.
             names_u = ["|".join(g for i, g in enumerate(GENRES_100K) if c >> i & 1) for c in uniq.tolist()]
-            genres = pa.array(names_u, pa.string()).take(pa.array(inv.reshape(-1)))
+            genres = pa.array(names_u, pa.string()).take(masked_array(inv.reshape(-1).astype(np.int64)))
         else:
             t = _read(self.items, ["item_id", "title", "genres"], "::", {"item_id": pa.int64()})
             year = pc.extract_regex(t.column("title"), r"\((?P<y>\d{4})\)\s*$").field("y")
@@ -157,4 +157,4 @@ def _lookup(ids: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 
 def _take(col: pa.Array, pos: np.ndarray) -> pa.Array:
-    return col.take(pa.array(pos, mask=pos < 0))
+    return col.take(masked_array(pos.astype(np.int64), pos < 0))
