@@ -25,8 +25,10 @@ class PretrainConfig:
 
     Args:
         prune_ratio: tau, the fraction of fields to remove (paper default 0.5).
-        lr: Adam learning rate of the backbone (the paper tunes 1e-5..3e-4 over full epochs; D_S is
-            2,000 rows, so a larger rate is needed to learn anything in a few hundred steps).
+        lr: Adam learning rate of the backbone, the training default 1e-3. Measured: at 3e-3 a DNN
+            memorised D_S (loss 0.003) and the pretrained init then gave test AUC 0.700 against 0.777
+            from scratch on the synthetic set; at 1e-3 the D_S loss ends near 0.41 and the
+            pretrained init is on par with No Selection.
         gate_lr: learning rate of log_alpha, and (negated) of the multipliers. Shearing uses 1.0 with
             AdamW over thousands of steps; 0.05 moves a logit across its useful range in ~100 steps.
         batch_size: D_S mini-batch (2,000 rows -> 8 steps per pass at 256).
@@ -45,22 +47,27 @@ class PretrainConfig:
         rare_min_count: the memorisation guard. Values seen fewer than this many times *inside D_S*
             are mapped to the OOV id (0) while pretraining; 0 or 1 turns it off. A value seen once in
             2,000 rows lets its embedding memorise that row's label, so a high-cardinality noise
-            field would lower the D_S loss more than an informative one and win the mask.
+            field would lower the D_S loss more than an informative one and win the mask. Default 5,
+            measured on the synthetic set (20,000 rows, D_S 2,000, DNN, tau 0.5, 3 seeds): with 2 one
+            planted field fell to rank 20-22 of 39 in 1 of 3 seeds (noise fields with values seen 2-4
+            times still memorised D_S, training loss -> 0.003); with 5 all six planted fields ranked
+            in the top 14 in every seed. Values are only hidden during phase 1; the compact model
+            sees them all again in continued training.
         gate: the hard-concrete settings (paper defaults).
     """
 
     prune_ratio: float = 0.5
-    lr: float = 3e-3
+    lr: float = 1e-3
     gate_lr: float = 0.05
     batch_size: int = 256
     embed_l2: float = 1e-5
     sparse_embeddings: bool = True
-    warmup_steps: int = 80
-    min_steps: int = 120
+    warmup_steps: int = 160
+    min_steps: int = 200
     max_steps: int = 1200
     tolerance: float = 0.02
     settle_rtol: float = 0.05
-    rare_min_count: int = 2
+    rare_min_count: int = 5
     gate: GateConfig = field(default_factory=GateConfig)
 
     def __post_init__(self) -> None:
@@ -161,10 +168,10 @@ def pretrain(
             if step >= cfg.max_steps:
                 break
         pass_loss = float(total) / n
-        s_hat = float(gate.expected_sparsity())
+        s_hat = float(gate.expected_sparsity().detach())
         history.append(
             {"step": step, "loss": pass_loss, "expected_sparsity": s_hat,
-             "lambda": float(lag.lambda_1), "phi": float(lag.lambda_2)}
+             "lambda": float(lag.lambda_1.detach()), "phi": float(lag.lambda_2.detach())}
         )
         settled = abs(pass_loss - prev_loss) <= cfg.settle_rtol * max(prev_loss, 1e-12)
         on_target = abs(s_hat - cfg.prune_ratio) <= cfg.tolerance

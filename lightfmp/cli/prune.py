@@ -1,0 +1,64 @@
+"""`lightfmp prune`: Light-FMP (pretrain the mask on D_S, prune fields and model, continue training)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lightfmp.cli import common
+
+HEATMAP = "mask_heatmap.png"
+SWEEP_RATIOS = (0.0, 0.25, 0.5, 0.75)
+
+
+def default_out(model: str, prune_ratio: float, seed: int) -> str:
+    return str(Path("runs") / f"lightfmp-{model}-tau{prune_ratio:g}-seed{seed}")
+
+
+@click.command("prune")
+@common.training_options
+@click.option("--prune-ratio", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.5, show_default=True,
+              help="tau: fraction of fields removed (round(tau * m) fields).")
+@click.option("--pretrain-size", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Rows of the pretraining subset D_S.")
+@click.option("--init", "init", type=click.Choice(["pretrained", "scratch"]), default="pretrained",
+              show_default=True, help="Compact model from the pretrained weights, or freshly initialised (ablation).")
+@click.option("--pretrain-max-steps", type=click.IntRange(min=1), default=None,
+              help="Step budget of pretraining (default: PretrainConfig's).")
+@click.option("--plot", is_flag=True,
+              help=f"Also pretrain at tau = {', '.join(f'{r:g}' for r in SWEEP_RATIOS)} and draw {HEATMAP} "
+                   "(paper Figure 3) into the run folder.")
+def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_steps: int | None, plot: bool,
+            **kwargs: Any) -> None:
+    """Light-FMP: pretrain the mask on D_S, prune fields and model, continue training."""
+    from dataclasses import replace
+
+    from lightfmp.plots import plot_mask_heatmap
+    from lightfmp.pruning.lightfmp import LightFMP, mask_sweep
+    from lightfmp.pruning.pretrain import PretrainConfig
+
+    args = common.CommonArgs.from_kwargs(kwargs)
+    data = common.open_prepared(args, pretrain_size=pretrain_size)
+    pcfg = PretrainConfig()
+    if pretrain_max_steps is not None:
+        pcfg = replace(pcfg, max_steps=pretrain_max_steps, min_steps=min(pcfg.min_steps, pretrain_max_steps))
+    est = LightFMP(model=args.model, prune_ratio=prune_ratio, pretrain_size=pretrain_size, init=init,
+                   model_config=common.model_config(args), train_config=common.train_config(args),
+                   pretrain_config=pcfg, seed=args.seed, progress=args.progress)
+    try:
+        est.fit(data)
+    except ValueError as exc:
+        from lightfmp.errors import InputError
+
+        raise InputError(str(exc).splitlines()[0]) from None
+    report = est.report(data)
+    out = args.out or default_out(args.model, prune_ratio, args.seed)
+    est.save(out, data, report)
+    if plot:
+        sweep = mask_sweep(data, args.model, SWEEP_RATIOS, est.model_config, pcfg, pretrain_size, args.seed,
+                           est.train_config.device)
+        plot_mask_heatmap(data.schema.names, [r for r, _, _ in sweep], [s for _, s, _ in sweep],
+                          [k for _, _, k in sweep], Path(out) / HEATMAP,
+                          title=f"Light-FMP mask, {args.model} on {data.schema.dataset}")
+    common.emit_report(report, args, out_dir=out)

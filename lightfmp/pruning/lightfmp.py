@@ -1,0 +1,244 @@
+"""Light-FMP end to end: pretraining, pruning, continued training (paper Sections 2.1-2.6)."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from lightfmp.metrics import sigmoid
+from lightfmp.models import build_model
+from lightfmp.models.config import ModelConfig
+from lightfmp.pruning.pretrain import PretrainConfig, PretrainResult, pretrain
+from lightfmp.pruning.slicing import prune_fields
+from lightfmp.runs import make_report, write_run
+from lightfmp.train import EvalResult, FitResult, TrainConfig, evaluate, fit, predict_logits, seed_everything
+
+INITS = ("pretrained", "scratch")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters of a backbone, its gate excluded (the gate is not part of M_S or M_P)."""
+    gate = getattr(model, "gate", None)
+    skip = {id(p) for p in gate.parameters()} if isinstance(gate, nn.Module) else set()
+    return sum(p.numel() for p in model.parameters() if p.requires_grad and id(p) not in skip)
+
+
+def num_pruned_fields(num_fields: int, prune_ratio: float) -> int:
+    """round(tau * m) fields to remove, rounding halves up (39 fields at tau 0.5 -> 20 pruned, 19 kept),
+    and never all of them: at least one field is kept."""
+    if not 0.0 <= prune_ratio < 1.0:
+        raise ValueError(f"prune_ratio must be in [0, 1), got {prune_ratio}")
+    return min(int(math.floor(prune_ratio * num_fields + 0.5)), num_fields - 1)
+
+
+def _load(data: Any) -> Any:
+    if isinstance(data, (str, Path)):
+        from lightfmp.data.dataset import PreparedData
+
+        return PreparedData.load(data)
+    return data
+
+
+class LightFMP:
+    """Light-FMP as an estimator: ``LightFMP(model="dnn", prune_ratio=0.5).fit(data)``.
+
+    Phase 1 (Section 2.3, ``pretrain``): the backbone M_S with a hard-concrete gate (Eq. 3) in its
+    gate slot is trained on D_S (``data.pretrain()``, 2,000 rows by default) under the Lagrangian
+    of Eq. 4-5, giving M_T and the mask scores P(z_f > 0).
+    Phase 2 (Section 2.4): exactly ``round(tau * m)`` fields are pruned, those with the lowest
+    P(z_f > 0) (the same order as log_alpha), a strictly binary mask. ``prune_fields`` builds the
+    compact M_P with every weight of a pruned field removed and the rest copied from M_T
+    (domain-adapted init). ``init="scratch"`` instead builds M_P freshly initialised on the same
+    kept fields (the paper's ablation, Figure 2b).
+    Phase 3 (Section 2.5): M_P is trained on D - D_S (``data.continued()``) with early stopping on
+    the validation split (``lightfmp.train.fit``), giving the compact M_O in ``model_``.
+
+    Timings (Section 3.1): ``pretrain_seconds`` (PT) covers phase 1 and the phase-2 surgery, i.e.
+    every cost of choosing the fields; ``continued_seconds`` (CT) is ``fit``'s wall clock including
+    per-epoch validation, plus taking the kept columns of the training split; TT = PT + CT;
+    ``inference_seconds`` (IT) is the forward passes over the test split, as ``evaluate`` times them.
+
+    Args:
+        model: backbone name (dnn, widedeep, deepfm, xdeepfm, pnn).
+        prune_ratio: tau, the fraction of fields removed.
+        pretrain_size: rows of D_S. The prepared data fixes D_S; if it holds more rows, the first
+            ``pretrain_size`` are used and the rest are left out of both phases; fewer is an error.
+        init: "pretrained" (domain-adapted, the method) or "scratch" (ablation).
+        model_config, train_config, pretrain_config: hyper-parameters (defaults: the paper's).
+        seed: seeds the backbone's init, the gate and continued training.
+        progress: progress bars on stderr (continued training), when stderr is a terminal.
+
+    Attributes after ``fit``: ``schema_`` (full), ``support_`` (kept positions), ``selected_fields_``
+    (kept names), ``pruned_fields_``, ``mask_scores_`` (name -> P(z > 0)), ``model_`` (compact M_O),
+    ``pretrain_`` (PretrainResult), ``fit_result_`` (FitResult), ``params_before_``,
+    ``params_after_``, ``timings_`` (dict of seconds).
+    """
+
+    def __init__(self, model: str = "dnn", prune_ratio: float = 0.5, pretrain_size: int = 2000,
+                 init: str = "pretrained", model_config: ModelConfig | None = None,
+                 train_config: TrainConfig | None = None, pretrain_config: PretrainConfig | None = None,
+                 seed: int = 0, progress: bool = False):
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        num_pruned_fields(2, prune_ratio)  # validates tau
+        if pretrain_size < 1:
+            raise ValueError(f"pretrain_size must be >= 1, got {pretrain_size}")
+        self.model = model
+        self.prune_ratio = float(prune_ratio)
+        self.pretrain_size = int(pretrain_size)
+        self.init = init
+        self.model_config = model_config or ModelConfig()
+        self.train_config = train_config or TrainConfig(seed=seed)
+        self.pretrain_config = replace(pretrain_config or PretrainConfig(), prune_ratio=self.prune_ratio)
+        self.seed = int(seed)
+        self.progress = progress
+
+    # ---- phase 1 -------------------------------------------------------------------------------
+    def _pretrain_subset(self, data: Any) -> tuple[np.ndarray, np.ndarray]:
+        Xs, ys = data.pretrain()
+        if len(Xs) < self.pretrain_size:
+            raise ValueError(f"the data's pretraining subset D_S has {len(Xs)} rows, fewer than "
+                             f"pretrain_size={self.pretrain_size}; prepare the data with a larger D_S")
+        return np.asarray(Xs[: self.pretrain_size]), np.asarray(ys[: self.pretrain_size])
+
+    def pretrain(self, data: Any) -> tuple[nn.Module, PretrainResult]:
+        """Phase 1 only: a fresh M_S with its trained gate attached (M_T), and what was learned."""
+        data = _load(data)
+        Xs, ys = self._pretrain_subset(data)
+        seed_everything(self.seed)
+        full = build_model(self.model, data.schema.vocab_sizes, self.model_config)
+        _, result = pretrain(full, Xs, ys, self.pretrain_config, seed=self.seed, device=self.train_config.device)
+        return full, result
+
+    # ---- all three phases -----------------------------------------------------------------------
+    def fit(self, data: Any) -> "LightFMP":
+        """Run the three phases on a PreparedData (or a prepared folder path)."""
+        data = _load(data)
+        schema = data.schema
+        t0 = time.perf_counter()
+        full, pre = self.pretrain(data)
+        m = schema.num_fields
+        k = num_pruned_fields(m, self.prune_ratio)
+        mask = full.gate.binary_mask(k)
+        keep = [int(i) for i in torch.nonzero(mask).flatten().tolist()]
+        params_before = count_parameters(full)
+        full.gate = None  # M_P has no masking layer (Section 2.4)
+        if self.init == "pretrained":
+            compact = prune_fields(full, keep)
+        else:
+            seed_everything(self.seed)
+            compact = build_model(self.model, [schema.vocab_sizes[i] for i in keep], self.model_config)
+        pt = time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        Xc, yc = data.continued()
+        Xv, yv = data.split("valid")
+        train_split = (np.ascontiguousarray(np.asarray(Xc)[:, keep]), np.asarray(yc))
+        valid_split = (np.ascontiguousarray(np.asarray(Xv)[:, keep]), np.asarray(yv))
+        fit_result = fit(compact, train_split, valid_split, self.train_config, progress=self.progress)
+        ct = time.perf_counter() - t1
+
+        self.schema_ = schema
+        self.support_ = keep
+        self.selected_fields_ = [schema.names[i] for i in keep]
+        self.pruned_fields_ = [n for i, n in enumerate(schema.names) if i not in set(keep)]
+        self.mask_scores_ = {n: float(s) for n, s in zip(schema.names, pre.keep_probability)}
+        self.pretrained_model_ = full  # M_T without its gate (the gate's scores are in pretrain_)
+        self.model_ = compact
+        self.pretrain_ = pre
+        self.fit_result_: FitResult = fit_result
+        self.params_before_ = params_before
+        self.params_after_ = count_parameters(compact)
+        self.train_rows_ = int(len(yc))
+        self.pretrain_rows_ = self.pretrain_size
+        self.timings_ = {"pretrain_seconds": pt, "continued_seconds": ct, "total_seconds": pt + ct}
+        return self
+
+    # ---- inference ---------------------------------------------------------------------------------
+    def _kept_columns(self, X: Any) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"expected ids of shape [N, F], got {X.shape}")
+        if X.shape[1] == self.schema_.num_fields:
+            return np.ascontiguousarray(X[:, self.support_])
+        if X.shape[1] == len(self.support_):
+            return X
+        raise ValueError(f"expected {self.schema_.num_fields} (all) or {len(self.support_)} (kept) "
+                         f"columns, got {X.shape[1]}")
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """P(click) float64 [N] from ids of all m fields (the kept ones are taken) or of the kept fields only."""
+        logits, _ = predict_logits(self.model_, self._kept_columns(X), self.train_config.eval_batch_size,
+                                   self.train_config.device)
+        return sigmoid(logits)
+
+    def evaluate(self, X: Any, y: Any) -> EvalResult:
+        """AUC, logloss and the inference seconds (IT) of the compact model on (X, y)."""
+        return evaluate(self.model_, self._kept_columns(X), y, self.train_config.eval_batch_size,
+                        self.train_config.device)
+
+    # ---- the run folder ------------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """The resolved configuration, JSON-able (written to config.json)."""
+        from dataclasses import asdict
+
+        return {"method": "lightfmp", "model": self.model, "prune_ratio": self.prune_ratio,
+                "pretrain_size": self.pretrain_size, "init": self.init, "seed": self.seed,
+                "model_config": self.model_config.to_dict(), "train_config": self.train_config.to_dict(),
+                "pretrain_config": asdict(self.pretrain_config)}
+
+    def report(self, data: Any) -> dict[str, Any]:
+        """report.json of this run: test AUC/logloss and IT on the data's test split (product.md keys)."""
+        data = _load(data)
+        Xt, yt = data.split("test")
+        test = self.evaluate(Xt, yt)
+        fr, pre = self.fit_result_, self.pretrain_
+        return make_report(
+            method="lightfmp", model=self.model, schema=self.schema_, kept=self.support_, seed=self.seed,
+            auc=test.auc, logloss=test.logloss, val_auc=fr.best_val_auc, train_rows=self.train_rows_,
+            params_before=self.params_before_, params_after=self.params_after_,
+            continued_seconds=self.timings_["continued_seconds"],
+            train_samples_per_second=fr.samples_per_second, inference_seconds=test.seconds,
+            inference_samples_per_second=test.samples_per_second,
+            pretrain_seconds=self.timings_["pretrain_seconds"], pretrain_rows=self.pretrain_rows_,
+            prune_ratio=self.prune_ratio, mask=self.mask_scores_,
+            total_seconds=self.timings_["total_seconds"],
+            extra={"init": self.init, "best_epoch": fr.best_epoch, "epochs_run": fr.epochs_run,
+                   "pretrain_steps": pre.steps, "pretrain_converged": pre.converged,
+                   "expected_sparsity": pre.expected_sparsity,
+                   "log_alpha": dict(zip(self.schema_.names, pre.log_alpha.tolist())),
+                   "pretrain_history": pre.history, "history": fr.history},
+        )
+
+    def save(self, out_dir: str | Path, data: Any, report: dict[str, Any] | None = None) -> Path:
+        """Write the run folder (report.json, compact model.pt, kept-field schema and vocab, config)."""
+        data = _load(data)
+        report = report if report is not None else self.report(data)
+        source = getattr(data, "dir", None) or getattr(data, "path")
+        return write_run(out_dir, report, self.model_, self.schema_.subset(self.support_), source, self.config())
+
+
+def mask_sweep(data: Any, model: str = "dnn", ratios: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
+               model_config: ModelConfig | None = None, pretrain_config: PretrainConfig | None = None,
+               pretrain_size: int = 2000, seed: int = 0,
+               device: str = "cpu") -> list[tuple[float, np.ndarray, list[bool]]]:
+    """Phase 1 and 2 only, at each prune ratio: (tau, P(z > 0) per field, kept flags per field).
+
+    The data behind the paper's Figure 3 (``lightfmp.plots.plot_mask_heatmap`` draws it).
+    """
+    data = _load(data)
+    m = data.schema.num_fields
+    out = []
+    for tau in ratios:
+        est = LightFMP(model, tau, pretrain_size, model_config=model_config, pretrain_config=pretrain_config,
+                       train_config=TrainConfig(seed=seed, device=device), seed=seed)
+        full, res = est.pretrain(data)
+        kept = full.gate.binary_mask(num_pruned_fields(m, tau)).bool().tolist()
+        out.append((float(tau), res.keep_probability, kept))
+    return out
