@@ -129,7 +129,7 @@ def open_prepared(args: CommonArgs, pretrain_size: int = 2000) -> Any:
     if args.data is not None and (args.fmt is not None or args.input is not None):
         raise InputError("--data: give either --data or --format/--input, not both")
     return open_data(data=args.data, fmt=args.fmt, input=args.input, rows=args.rows,
-                     pretrain_size=pretrain_size)
+                     pretrain_size=pretrain_size, progress=args.progress)
 
 
 def model_config(args: CommonArgs) -> Any:

@@ -1,0 +1,56 @@
+"""`lightfmp train`: the No Selection baseline (method "none"), a backbone trained on all fields.
+
+Steps: open the data, seed, build the backbone, `fit` on the full train split with early stopping on
+validation AUC, score the test split, write the run folder (report.json etc.), print the summary.
+pretrain_seconds is 0 and continued_seconds is the whole `fit` (validation included), so the "none"
+row of a report table compares with Light-FMP's pretrain + continued time.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lightfmp.cli import common
+
+
+def default_out(model: str, dataset: str, seed: int) -> str:
+    return str(Path("runs") / f"none-{model}-{dataset}-seed{seed}")
+
+
+@click.command("train")
+@common.training_options
+def command(**kwargs: Any) -> None:
+    """No Selection baseline: train a backbone on all fields, test it, write a run folder."""
+    from lightfmp.models import build_model
+    from lightfmp.runs import count_params, make_report, write_run
+    from lightfmp.train import evaluate, fit, seed_everything
+
+    args = common.CommonArgs.from_kwargs(kwargs)
+    t0 = time.perf_counter()
+    mcfg, tcfg = common.model_config(args), common.train_config(args)  # bad options fail before data work
+    data = common.open_prepared(args)
+    schema = data.schema
+    seed_everything(args.seed)
+    model = build_model(args.model, schema.vocab_sizes, mcfg)
+    params = count_params(model)
+    train, valid = data.split("train"), data.split("valid")
+    res = fit(model, train, valid, tcfg, progress=args.progress)
+    test = evaluate(model, *data.split("test"), batch_size=tcfg.eval_batch_size, device=tcfg.device)
+    report = make_report(
+        method="none", model=args.model, schema=schema, kept=list(range(schema.num_fields)), seed=args.seed,
+        auc=test.auc, logloss=test.logloss, val_auc=res.best_val_auc, train_rows=len(train[1]),
+        params_before=params, params_after=params, pretrain_seconds=0.0, continued_seconds=res.total_seconds,
+        train_samples_per_second=res.samples_per_second, inference_seconds=test.seconds,
+        inference_samples_per_second=test.samples_per_second, prune_ratio=0.0,
+        extra={"best_epoch": res.best_epoch, "epochs_run": res.epochs_run, "train_seconds": res.train_seconds,
+               "eval_seconds": res.eval_seconds, "device": tcfg.device, "history": res.history},
+    )
+    out = args.out or default_out(args.model, schema.dataset, args.seed)
+    config = {"method": "none", "model": args.model, "model_config": mcfg.to_dict(),
+              "train_config": tcfg.to_dict(), "data": {"dir": str(data.dir), "dataset": schema.dataset}}
+    write_run(out, report, model.cpu(), schema, data.dir, config)
+    report["wall_seconds"] = time.perf_counter() - t0
+    common.emit_report(report, args, out_dir=out)
