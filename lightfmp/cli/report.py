@@ -1,0 +1,40 @@
+"""`lightfmp report RUN_DIR...`: the paper's Table 2 and Table 3 over run folders (and the figures)."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+@click.command("report")
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write Figures 2a-2d and 3 (PNG) into this folder.")
+@click.option("--model", default=None, help="Backbone of Table 2 (default: the most common among the runs).")
+@click.option("--dataset", default=None, help="Data set of Table 3 (default: the one with most Light-FMP runs).")
+@click.option("--prune-ratio", type=float, default=0.5, show_default=True, help="tau of the compared runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the tables' data as JSON.")
+def command(runs: tuple[str, ...], plot_dir: str | None, model: str | None, dataset: str | None,
+            prune_ratio: float, as_json: bool) -> None:
+    """Tables (and plots) over run folders, like the paper's Tables 2 and 3."""
+    from lightfmp.report.tables import load_reports, table2, table2_data, table3, table3_data
+
+    reports = load_reports(runs)
+    figures: dict[str, Any] = {}
+    if plot_dir is not None:
+        from lightfmp.report.figures import draw_all
+
+        figures = draw_all(reports, plot_dir, dataset, model)
+    if as_json:
+        from lightfmp.runs.folder import json_safe
+
+        data = {"table2": table2_data(reports, model, prune_ratio),
+                "table3": table3_data(reports, dataset, prune_ratio), "figures": figures}
+        click.echo(json.dumps(json_safe(data), indent=1, allow_nan=False))
+        return
+    click.echo(table2(reports, model, prune_ratio))
+    click.echo()
+    click.echo(table3(reports, dataset, prune_ratio))
+    for name, path in figures.items():
+        click.echo(f"{name}: {path}")

@@ -1,0 +1,68 @@
+"""`lightfmp select` end to end on a tiny prepared synthetic set, then `lightfmp report` over run folders."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lightfmp.cli import main
+
+SMALL = ["--embed-dim", "4", "--hidden", "16", "--epochs", "1", "--batch-size", "512", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from lightfmp.data.prepare import prepare
+
+    out = tmp_path_factory.mktemp("sel") / "syn"
+    prepare("synthetic", None, out, progress=False, rows=3000, seed=3)
+    return out
+
+
+def _run(argv, capsys):
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as exc:  # only on errors: main returns normally on success
+        code = exc.code
+    return code, capsys.readouterr()
+
+
+def test_select_writes_run_and_report_prints_both_tables(tiny_data, tmp_path, capsys):
+    from lightfmp.data.dataset import PreparedData
+    from lightfmp.experiment import run_method
+    from lightfmp.models.config import ModelConfig
+    from lightfmp.train import TrainConfig
+
+    runs = tmp_path / "runs"
+    # the No Selection partner, through the same experiment code the verbs use
+    run_method("none", PreparedData.load(tiny_data), model_cfg=ModelConfig(embed_dim=4, hidden=(16,)),
+               train_cfg=TrainConfig(epochs=1, batch_size=512), out=runs / "none")
+    code, cap = _run(["select", "--method", "lasso", "--data", str(tiny_data), "--out", str(runs / "lasso"),
+                      "--json", *SMALL], capsys)
+    assert code in (0, None)
+    report = json.loads(cap.out)
+    assert report["method"] == "lasso" and len(report["fields_kept"]) == 39 - 20
+    rep = json.loads((runs / "lasso" / "report.json").read_text())
+    assert rep["method"] == "lasso" and rep["pretrain_seconds"] > 0 and 0 <= rep["auc"] <= 1
+    assert (runs / "lasso" / "model.pt").is_file()
+    code, cap = _run(["report", str(runs / "none"), str(runs / "lasso"), "--plot", str(tmp_path / "figs")], capsys)
+    assert code in (0, None)
+    out = cap.out
+    assert "Table 2" in out and "Table 3" in out and "Lasso (shallow)" in out and "No Selection" in out
+    assert (tmp_path / "figs").is_dir()
+
+
+def test_report_bad_input_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "r"
+    bad.mkdir()
+    (bad / "report.json").write_text("{not json")
+    proc = subprocess.run([sys.executable, "-m", "lightfmp", "report", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "report.json" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_select_unknown_method_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lightfmp", "select", "--method", "nope", "--data", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
