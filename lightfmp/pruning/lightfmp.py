@@ -116,6 +116,13 @@ class LightFMP:
         _, result = pretrain(full, Xs, ys, self.pretrain_config, seed=self.seed, device=self.train_config.device)
         return full, result
 
+    def compact_model(self, pretrained: nn.Module, keep: Sequence[int]) -> nn.Module:
+        """Phase 2: M_P for the kept field positions, from M_T's weights or (``init="scratch"``) fresh."""
+        if self.init == "pretrained":
+            return prune_fields(pretrained, keep)
+        seed_everything(self.seed)
+        return build_model(self.model, [pretrained.vocab_sizes[i] for i in keep], self.model_config)
+
     # ---- all three phases -----------------------------------------------------------------------
     def fit(self, data: Any) -> "LightFMP":
         """Run the three phases on a PreparedData (or a prepared folder path)."""
@@ -129,11 +136,7 @@ class LightFMP:
         keep = [int(i) for i in torch.nonzero(mask).flatten().tolist()]
         params_before = count_parameters(full)
         full.gate = None  # M_P has no masking layer (Section 2.4)
-        if self.init == "pretrained":
-            compact = prune_fields(full, keep)
-        else:
-            seed_everything(self.seed)
-            compact = build_model(self.model, [schema.vocab_sizes[i] for i in keep], self.model_config)
+        compact = self.compact_model(full, keep)
         pt = time.perf_counter() - t0
 
         t1 = time.perf_counter()
