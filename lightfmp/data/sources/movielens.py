@@ -44,7 +44,7 @@ def _read(path: Path, names: Sequence[str], delimiter: str, types: dict[str, pa.
     stream = io.BytesIO(path.read_bytes().replace(b"::", _SEP.encode())) if delimiter == "::" else None
     batches = [b for _, b in stream_csv(path, layout, col_types, list(names), quote_char=False,
                                         encoding="latin1", stream=stream)]
-    return pa.Table.from_batches(batches) if batches else pa.table({n: pa.array([], col_types[n]) for n in names})
+    return pa.concat_tables(batches) if batches else pa.table({n: pa.array([], col_types[n]) for n in names})
 
 
 @dataclass

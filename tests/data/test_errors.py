@@ -1,0 +1,140 @@
+"""Bad input: one line naming file, line/column and what was expected; exit 2; nothing left behind."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lightfmp.cli import cli, main
+from lightfmp.data.synthetic import write_criteo_tsv
+
+
+def _run(args: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def good_tsv(tmp_path_factory) -> Path:
+    return write_criteo_tsv(tmp_path_factory.mktemp("raw") / "good.tsv", rows=300, seed=1)
+
+
+def _lines(p: Path) -> list[str]:
+    return p.read_text().splitlines(keepends=True)
+
+
+def _bad_file(tmp_path: Path, good: Path, line_no: int, edit) -> Path:
+    lines = _lines(good)
+    cells = lines[line_no - 1].rstrip("\n").split("\t")
+    lines[line_no - 1] = "\t".join(edit(cells)) + "\n"
+    p = tmp_path / "bad.tsv"
+    p.write_text("".join(lines))
+    return p
+
+
+def _set(i: int, v: str):
+    def edit(cells):
+        cells[i] = v
+        return cells
+    return edit
+
+
+CASES = {
+    "empty": (lambda tmp, good: (tmp / "empty.tsv").write_text("") or tmp / "empty.tsv", ["empty"]),
+    "columns": (lambda tmp, good: _bad_file(tmp, good, 137, lambda c: c[:-3]), ["line 137", "expected 40 columns, got 37"]),
+    "numeric": (lambda tmp, good: _bad_file(tmp, good, 42, _set(3, "abc")), ["line 42", "'I3'", "expected a number", "'abc'"]),
+    "label": (lambda tmp, good: _bad_file(tmp, good, 250, _set(0, "2")), ["line 250", "'label'", "expected a label 0 or 1"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_criteo_file(case, tmp_path, good_tsv, capsys):
+    make, needles = CASES[case]
+    path = make(tmp_path, good_tsv)
+    out = tmp_path / "out"
+    code, stdout, err = _run(["prepare", "--format", "criteo", "--input", str(path), "--out", str(out),
+                              "--pretrain-size", "10", "--quiet"], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert str(path) in lines[0]
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_header_line_counts_in_line_numbers(tmp_path, capsys):
+    p = tmp_path / "t.csv"
+    p.write_text("a,b,label\nx,1.5,0\ny,oops,1\n")
+    code, _, err = _run(["prepare", "--format", "csv", "--input", str(p), "--out", str(tmp_path / "o"),
+                         "--numeric", "b", "--pretrain-size", "1"], capsys)
+    assert code == 2 and "line 3" in err and "'b'" in err and "expected a number" in err
+
+
+def test_unknown_format(tmp_path, capsys):
+    code, _, err = _run(["prepare", "--format", "tfrecord", "--input", "x", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "unknown format 'tfrecord'" in err and "criteo" in err
+
+
+def test_missing_path(tmp_path, capsys):
+    missing = tmp_path / "nope.tsv"
+    code, _, err = _run(["prepare", "--format", "criteo", "--input", str(missing), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and str(missing) in err and "no such file" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_pretrain_size_larger_than_train(tmp_path, good_tsv, capsys):
+    code, _, err = _run(["prepare", "--format", "criteo", "--input", str(good_tsv), "--out", str(tmp_path / "o"),
+                         "--pretrain-size", "241"], capsys)
+    assert code == 2 and "--pretrain-size" in err and "240" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_avazu_bad_hour(tmp_path, shared_data_dir, capsys):
+    src = (shared_data_dir / "avazu_sample" / "wide_resdnn" / "dev.csv").read_text().splitlines(keepends=True)
+    cells = src[9].split(",")
+    cells[2] = "14132100"  # month 13
+    src[9] = ",".join(cells)
+    p = tmp_path / "av.csv"
+    p.write_text("".join(src))
+    code, _, err = _run(["prepare", "--format", "avazu", "--input", str(p), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "line 10" in err and "'hour'" in err and "YYMMDDHH" in err
+
+
+def test_existing_non_data_folder_is_not_overwritten(tmp_path, good_tsv, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep")
+    code, _, err = _run(["prepare", "--format", "criteo", "--input", str(good_tsv), "--out", str(out),
+                         "--pretrain-size", "10"], capsys)
+    assert code == 2 and "refusing" in err and (out / "precious.txt").read_text() == "keep"
+
+
+def test_cli_prepare_json_and_replace(tmp_path, capsys):
+    out = tmp_path / "o"
+    code, stdout, _ = _run(["prepare", "--format", "synthetic", "--rows", "2000", "--out", str(out),
+                            "--pretrain-size", "100", "--json", "--quiet"], capsys)
+    assert code == 0
+    res = json.loads(stdout)
+    assert res["rows"] == {"train": 1600, "valid": 200, "test": 200} and len(res["fields"]) == 39
+    assert res["truth"]["interaction"]
+    # Preparing again into the same folder replaces it.
+    code, stdout, _ = _run(["prepare", "--format", "synthetic", "--rows", "1000", "--out", str(out),
+                            "--pretrain-size", "100", "--quiet"], capsys)
+    assert code == 0 and "train 800" in stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["o"]
+
+
+def test_cli_help_lists_options():
+    result = CliRunner().invoke(cli, ["prepare", "--help"])
+    assert result.exit_code == 0
+    for opt in ("--format", "--input", "--out", "--rows", "--min-count", "--pretrain-size", "--label", "--json"):
+        assert opt in result.output
