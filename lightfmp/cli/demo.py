@@ -1,7 +1,7 @@
 """`lightfmp demo`: the README's main job. No Selection beside Light-FMP on the embedded synthetic data.
 
-Prepares the synthetic Criteo-shaped set (39 fields with planted informative fields; cached under
-./data_cache), trains the DNN backbone on all fields (No Selection) and with Light-FMP at tau = 0.5,
+Prepares the synthetic Criteo-shaped set (39 fields with planted informative fields; cached by
+``open_data`` under $LIGHTFMP_CACHE or ~/.cache/lightfmp), trains the DNN backbone on all fields (No Selection) and with Light-FMP at tau = 0.5,
 writes both run folders under ./runs/demo and prints one table: AUC, logloss, TT (PT + CT), IT,
 parameters, and which planted fields Light-FMP kept. The default size keeps it near 1-2 minutes on
 a 2-core CPU.
