@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from lightfmp.data.arrow import string_array
 from lightfmp.data.dataset import PreparedData
 from lightfmp.data.schema import FieldSpec, Schema
 from lightfmp.data.sources import Source, make_source, source_options
@@ -211,15 +212,13 @@ def _encode_pass(tmp: Path, groups: list[tuple[int, Path]], names: list[str], vo
 
 
 def _write_vocab(path: Path, names: list[str], vocabs: dict[str, pa.Array]) -> None:
-    parts = []
-    for n in names:
-        v = vocabs[n]
-        parts.append(pa.table({
-            "field": pa.repeat(pa.scalar(n, pa.string()), len(v)),
-            "value": v.cast(pa.string()),
-            "id": masked_array(np.arange(2, len(v) + 2, dtype=np.int32)),
-        }))
-    table = pa.concat_tables(parts) if parts else pa.table({"field": [], "value": [], "id": []})
+    lens = [len(vocabs[n]) for n in names]
+    field_idx = masked_array(np.repeat(np.arange(len(names), dtype=np.int32), lens))
+    field = pa.DictionaryArray.from_arrays(field_idx, string_array(names)).cast(pa.string())
+    value = pa.concat_arrays([vocabs[n].cast(pa.string()) for n in names]) if names else string_array([])
+    ids = masked_array(np.concatenate([np.arange(2, k + 2, dtype=np.int32) for k in lens]) if lens
+                       else np.zeros(0, np.int32))
+    table = pa.table({"field": field, "value": value, "id": ids})
     pq.write_table(table, path)
 
 

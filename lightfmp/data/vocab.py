@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lightfmp.data.arrow import to_numpy, valid_mask
 from lightfmp.data.schema import FIRST_VALUE_ID, MISSING_ID, OOV_ID
 from lightfmp.data.sources.base import FieldBlock, masked_array
 
@@ -65,7 +66,8 @@ class ValueCounter:
 def build_vocab(counts: pa.Table, min_count: int, thresholded: bool) -> pa.Array:
     """Kept values in id order (value at position i gets id ``FIRST_VALUE_ID + i``)."""
     if thresholded:
-        counts = counts.filter(pc.greater_equal(counts.column("c"), min_count))
+        keep = np.flatnonzero(to_numpy(counts.column("c")) >= min_count)
+        counts = counts.take(masked_array(keep.astype(np.int64)))
         order = pc.sort_indices(counts, sort_keys=[("c", "descending"), ("v", "ascending")])
     else:
         order = pc.sort_indices(counts, sort_keys=[("v", "ascending")])
@@ -80,7 +82,7 @@ class FieldEncoder:
         self.size = FIRST_VALUE_ID + len(vocab)
         self._numeric = pa.types.is_integer(vocab.type) or pa.types.is_floating(vocab.type)
         if self._numeric:
-            v = vocab.to_numpy(zero_copy_only=False)
+            v = to_numpy(vocab)
             self._order = np.argsort(v, kind="stable")
             self._sorted = v[self._order]
 
@@ -89,7 +91,7 @@ class FieldEncoder:
         if len(values) == 0:
             return np.zeros(0, np.int32)
         if self._numeric:
-            v = values.to_numpy(zero_copy_only=False).astype(self._sorted.dtype, copy=False)
+            v = to_numpy(values).astype(self._sorted.dtype, copy=False)
             if len(self._sorted) == 0:
                 return np.full(len(v), OOV_ID, np.int32)
             pos = np.searchsorted(self._sorted, v).clip(max=len(self._sorted) - 1)
@@ -98,7 +100,9 @@ class FieldEncoder:
         if values.type != self.vocab.type:
             values = values.cast(self.vocab.type)
         idx = pc.index_in(values, value_set=self.vocab)
-        return pc.fill_null(pc.add(idx, FIRST_VALUE_ID), OOV_ID).to_numpy(zero_copy_only=False).astype(np.int32)
+        pos = to_numpy(idx)  # float64 with NaN where absent, when any is absent
+        return np.where(np.isnan(pos), OOV_ID, pos + FIRST_VALUE_ID).astype(np.int32) if idx.null_count \
+            else (pos + FIRST_VALUE_ID).astype(np.int32)
 
     def encode(self, fb: FieldBlock) -> np.ndarray:
         return self.encode_codes(fb.values, fb.codes)

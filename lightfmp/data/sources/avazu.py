@@ -14,6 +14,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
+from lightfmp.data.arrow import to_numpy, valid_mask
 from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, check_labels, dictionary_block, integer_block
 from lightfmp.data.sources.csvstream import CsvLayout, first_line, stream_csv
 from lightfmp.data.sources.files import data_files
@@ -99,8 +100,8 @@ class AvazuSource(Source):
                 out: dict[str, FieldBlock] = {}
                 if need_hour:
                     col = batch.column("hour")
-                    valid = col.is_valid().to_numpy(zero_copy_only=False)
-                    h = col.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+                    valid = valid_mask(col)
+                    h = to_numpy(col.fill_null(0)).astype(np.int64)
                     for name, v in zip(TIME_FIELDS, split_hour(h, valid, path, line)):
                         out[name] = integer_block(v, valid)
                 for n in RAW_FIELDS:

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lightfmp.data.arrow import to_numpy, valid_mask
 from lightfmp.data.schema import CATEGORICAL, NUMERIC
 from lightfmp.errors import InputError
 
@@ -118,15 +119,15 @@ def dictionary_block(arr: pa.Array | pa.ChunkedArray) -> FieldBlock:
 
 
 def _codes(arr: pa.DictionaryArray) -> np.ndarray:
-    codes = arr.indices.to_numpy(zero_copy_only=False)
+    codes = to_numpy(arr.indices)
     if arr.null_count:
-        codes = np.where(arr.is_valid().to_numpy(zero_copy_only=False), codes, -1)
+        codes = np.where(valid_mask(arr), codes, -1)
     return codes.astype(np.int32, copy=False)
 
 
 def _clean(values: pa.Array, codes: np.ndarray) -> FieldBlock:
     if values.null_count:  # a null inside the dictionary itself: treat those codes as missing
-        bad = np.flatnonzero(~values.is_valid().to_numpy(zero_copy_only=False))
+        bad = np.flatnonzero(~valid_mask(values))
         codes = np.where(np.isin(codes, bad), -1, codes).astype(np.int32)
     return FieldBlock(values, codes)
 
@@ -177,9 +178,9 @@ def check_labels(raw: pa.Array | pa.ChunkedArray, path: Path, first_line: int, c
     if pa.types.is_dictionary(raw.type):
         # Check the few distinct values, then map codes: no per-row strings.
         lut = np.array([{"0": 0.0, "1": 1.0}.get(v, np.nan) for v in raw.dictionary.to_pylist()] + [np.nan])
-        codes = raw.indices.to_numpy(zero_copy_only=False)
+        codes = to_numpy(raw.indices)
         if raw.null_count:
-            codes = np.where(raw.is_valid().to_numpy(zero_copy_only=False), codes, -1)
+            codes = np.where(valid_mask(raw), codes, -1)
         value = lut[codes]
         if not np.isnan(value).any():
             return value.astype(np.float32)
@@ -187,14 +188,14 @@ def check_labels(raw: pa.Array | pa.ChunkedArray, path: Path, first_line: int, c
     if pa.types.is_boolean(raw.type):
         raw = raw.cast(pa.int8())
     n = len(raw)
-    valid = raw.is_valid().to_numpy(zero_copy_only=False) if raw.null_count else np.ones(n, bool)
+    valid = valid_mask(raw) if raw.null_count else np.ones(n, bool)
     if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
-        text = raw.to_numpy(zero_copy_only=False)
+        text = to_numpy(raw)
         ones, zeros = text == "1", text == "0"
         ok = valid & (ones | zeros)
         value = ones
     elif pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type):
-        value = raw.to_numpy(zero_copy_only=False).astype(np.float64)
+        value = to_numpy(raw).astype(np.float64)
         ok = valid & ((value == 0) | (value == 1))
     else:
         raise InputError(f"expected a 0/1 label column, got type {raw.type}", path, None, column)

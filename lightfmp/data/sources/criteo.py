@@ -18,6 +18,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 
+from lightfmp.data.arrow import to_numpy, valid_mask
 from lightfmp.data.bucketing import log2_bucket
 from lightfmp.data.schema import CATEGORICAL, NUMERIC
 from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, check_labels, dictionary_block, integer_block
@@ -44,8 +45,8 @@ def criteo_block(table: pa.Table | pa.RecordBatch, wanted: Sequence[FieldInfo]) 
         if isinstance(col, pa.ChunkedArray):
             col = col.combine_chunks()
         if f.kind == NUMERIC:
-            valid = col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else None
-            x = col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            valid = valid_mask(col) if col.null_count else None
+            x = to_numpy(col).astype(np.float64, copy=False)
             out[f.name] = integer_block(log2_bucket(x), valid)
         else:
             out[f.name] = dictionary_block(col)

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lightfmp.data.arrow import to_numpy, valid_mask
 from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, dictionary_block, masked_array
 from lightfmp.data.sources.csvstream import CsvLayout, first_line, stream_csv
 from lightfmp.errors import InputError
@@ -90,7 +91,7 @@ class MovieLensSource(Source):
             t = _read(self.users, ["user_id", "age", "gender", "occupation", "zip"], "|", {"user_id": pa.int64()})
         else:
             t = _read(self.users, ["user_id", "gender", "age", "occupation", "zip"], "::", {"user_id": pa.int64()})
-        ids = t.column("user_id").to_numpy(zero_copy_only=False).astype(np.int64)
+        ids = to_numpy(t.column("user_id")).astype(np.int64)
         cols = {n: pc.cast(t.column(n), pa.string()).combine_chunks() for n in ("age", "gender", "occupation", "zip")}
         return ids, cols
 
@@ -99,7 +100,7 @@ class MovieLensSource(Source):
             names = ["item_id", "title", "release_date", "video_date", "url", *[f"g{i}" for i in range(19)]]
             t = _read(self.items, names, "|", {"item_id": pa.int64(), **{f"g{i}": pa.int8() for i in range(19)}})
             year = pc.utf8_slice_codeunits(t.column("release_date"), -4)
-            flags = np.stack([t.column(f"g{i}").fill_null(0).to_numpy(zero_copy_only=False) for i in range(19)], 1)
+            flags = np.stack([to_numpy(t.column(f"g{i}").fill_null(0)) for i in range(19)], 1)
             code = flags.astype(np.int64) @ (1 << np.arange(19, dtype=np.int64))
             uniq, inv = np.unique(code, return_inverse=True)
             # Loop over distinct genre combinations (a few hundred), never over rows.
@@ -109,8 +110,8 @@ class MovieLensSource(Source):
             t = _read(self.items, ["item_id", "title", "genres"], "::", {"item_id": pa.int64()})
             year = pc.extract_regex(t.column("title"), r"\((?P<y>\d{4})\)\s*$").field("y")
             genres = t.column("genres")
-        ids = t.column("item_id").to_numpy(zero_copy_only=False).astype(np.int64)
-        year = pc.if_else(pc.equal(year, ""), None, year)
+        ids = to_numpy(t.column("item_id")).astype(np.int64)
+        year = pc.if_else(pc.equal(year, ""), pa.nulls(1, year.type)[0], year)
         return ids, {"release_year": pc.cast(year, pa.string()).combine_chunks()
                      if isinstance(year, pa.ChunkedArray) else pc.cast(year, pa.string()),
                      "genres": genres.combine_chunks() if isinstance(genres, pa.ChunkedArray) else genres}
@@ -122,9 +123,9 @@ class MovieLensSource(Source):
         ratings = _read(self.ratings, names, "\t" if self.layout == "100k" else "::", types)
         if rows is not None:
             ratings = ratings.slice(0, rows)
-        uid = ratings.column("user_id").to_numpy(zero_copy_only=False)
-        iid = ratings.column("item_id").to_numpy(zero_copy_only=False)
-        rating = ratings.column("rating").to_numpy(zero_copy_only=False)
+        uid = to_numpy(ratings.column("user_id"))
+        iid = to_numpy(ratings.column("item_id"))
+        rating = to_numpy(ratings.column("rating"))
         bad = np.isnan(rating) | (rating < 0) | np.isnan(uid.astype(float)) | np.isnan(iid.astype(float))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])

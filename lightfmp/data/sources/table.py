@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from lightfmp.data.arrow import to_numpy, valid_mask
 from lightfmp.data.bucketing import log2_bucket
 from lightfmp.data.schema import CATEGORICAL, NUMERIC
 from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, check_labels, dictionary_block, integer_block
@@ -175,11 +176,11 @@ class TableSource(Source):
             return dictionary_block(col)
         if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
             text = pc.cast(col, pa.string())
-            ok = pc.fill_null(pc.match_substring_regex(text, _NUMBER_RE), True).to_numpy(zero_copy_only=False)
+            ok = to_numpy(pc.fill_null(pc.match_substring_regex(text, _NUMBER_RE), True))
             if not ok.all():
                 i = int(np.flatnonzero(~ok)[0])
                 raise InputError(f"expected a number, got {text[i].as_py()!r}", path, line + i, f.name)
             col = pc.cast(text, pa.float64())
-        valid = col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else None
-        x = col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        valid = valid_mask(col) if col.null_count else None
+        x = to_numpy(col).astype(np.float64, copy=False)
         return integer_block(log2_bucket(x), valid)

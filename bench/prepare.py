@@ -1,0 +1,101 @@
+"""Benchmark `lightfmp prepare` against pandas.read_csv on the same raw Criteo-format file.
+
+    python bench/prepare.py --rows 1000000
+    python bench/prepare.py --rows 4000000        # memory should stay flat
+    python bench/prepare.py --rows 20000 --repeat 1   # smoke run
+
+Generates (once, cached under --workdir) a raw Criteo TSV of N synthetic rows, then, each in a
+fresh subprocess so that peak memory (ru_maxrss of that child) is its own:
+  * prepare: `lightfmp.data.prepare.prepare("criteo", file, out)`: parse, vocabularies, encode, write;
+  * reference: `pandas.read_csv(file, sep="\\t", header=None)` alone (C engine, the default), no encoding.
+Times are taken inside the child around the call (interpreter start and imports excluded for both);
+the median of --repeat runs is reported. Prints a table and the ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_CHILD = r"""
+import json, resource, sys, time
+kind, path, out = sys.argv[1], sys.argv[2], sys.argv[3]
+if kind == "prepare":
+    from lightfmp.data.prepare import prepare
+    t = time.perf_counter()
+    d = prepare("criteo", path, out, progress=False)
+    seconds = time.perf_counter() - t
+    rows = sum(d.summary["rows"].values())
+else:
+    import pandas as pd
+    t = time.perf_counter()
+    df = pd.read_csv(path, sep="\t", header=None)
+    seconds = time.perf_counter() - t
+    rows = len(df)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+print(json.dumps({"seconds": seconds, "rows": rows, "peak_bytes": peak}))
+"""
+
+
+def _child(kind: str, path: Path, out: Path) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    res = subprocess.run([sys.executable, "-c", _CHILD, kind, str(path), str(out)], capture_output=True, text=True,
+                         env=env, check=False)
+    if res.returncode != 0:
+        raise SystemExit(f"{kind} child failed:\n{res.stderr}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "lightfmp-bench")
+    ap.add_argument("--no-pandas", action="store_true", help="Skip the pandas reference.")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    from lightfmp.data.synthetic import write_criteo_tsv
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    raw = args.workdir / f"criteo_synthetic_{args.rows}.tsv"
+    if not raw.exists():
+        t = time.perf_counter()
+        tmp = raw.with_suffix(".partial")
+        write_criteo_tsv(tmp, args.rows)
+        tmp.rename(raw)
+        print(f"generated {raw} ({raw.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s", flush=True)
+    size_mb = raw.stat().st_size / 1e6
+    results: dict[str, list[dict]] = {"lightfmp prepare": [], "pandas.read_csv": []}
+    for _ in range(args.repeat):
+        results["lightfmp prepare"].append(_child("prepare", raw, args.workdir / f"prepared_{args.rows}"))
+        if not args.no_pandas:
+            results["pandas.read_csv"].append(_child("pandas", raw, args.workdir / "unused"))
+
+    print(f"\n{args.rows:,} raw Criteo rows, {size_mb:.0f} MB, median of {args.repeat} (cores: {os.cpu_count()})")
+    print(f"{'method':<20} {'seconds':>8} {'rows/s':>10} {'peak MB':>8}")
+    summary = {}
+    for name, runs in results.items():
+        if not runs:
+            continue
+        sec = statistics.median(r["seconds"] for r in runs)
+        peak = max(r["peak_bytes"] for r in runs) / 1e6
+        summary[name] = (sec, peak)
+        print(f"{name:<20} {sec:>8.2f} {runs[0]['rows'] / sec:>10,.0f} {peak:>8.0f}")
+    if len(summary) == 2:
+        (ps, pm), (rs, rm) = summary["lightfmp prepare"], summary["pandas.read_csv"]
+        print(f"\nprepare speed vs pandas.read_csv alone: {rs / ps:.2f}x  (>1 means prepare is faster)")
+        print(f"prepare peak memory vs pandas.read_csv: {pm / rm:.2f}x")
+    ps, pm = summary["lightfmp prepare"]
+    print(f"targets: >= 250,000 rows/s -> {args.rows / ps:,.0f}; peak < 1500 MB at 1M rows -> {pm:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
