@@ -126,3 +126,20 @@ def test_pretrain_and_continued(synthetic_data):
     rest = np.setdiff1d(np.arange(len(X)), idx)
     np.testing.assert_array_equal(Xc, X[rest])
     np.testing.assert_array_equal(yc, y[rest])
+
+
+def test_movielens_1m_layout(tmp_path):
+    """The 1M ``::`` layout: users.dat (id::gender::age::occupation::zip), movies.dat with the year in the title."""
+    from lightfmp.data.prepare import prepare
+
+    (tmp_path / "users.dat").write_text("1::F::1::10::48067\n2::M::56::16::70072\n")
+    (tmp_path / "movies.dat").write_text("1::Toy Story (1995)::Animation|Children's|Comedy\n2::Jumanji (1995)::Adventure\n")
+    ratings = [f"{u}::{m}::{r}::978300760\n" for u, m, r in [(1, 1, 5), (1, 2, 3), (2, 1, 4), (2, 2, 1)] * 10]
+    (tmp_path / "ratings.dat").write_text("".join(ratings))
+    d = prepare("movielens", tmp_path, tmp_path / "o", pretrain_size=5, min_count=1, progress=False)
+    assert d.schema.protocol["layout"] == "1m"
+    v = d.vocab(["gender", "release_year", "genres", "zip"])
+    assert set(v["gender"].to_pylist()) == {"F", "M"} and v["release_year"].to_pylist() == ["1995"]
+    assert "Animation|Children's|Comedy" in v["genres"].to_pylist() and "70072" in v["zip"].to_pylist()
+    y = np.concatenate([d.split(s)[1] for s in ("train", "valid", "test")])
+    assert int(y.sum()) == 20  # ratings 5 and 4 are positives

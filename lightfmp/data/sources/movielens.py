@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lightfmp.data.arrow import to_numpy, valid_mask
+from lightfmp.data.arrow import string_array, to_numpy
 from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, dictionary_block, masked_array
 from lightfmp.data.sources.csvstream import CsvLayout, first_line, stream_csv
 from lightfmp.errors import InputError
@@ -105,10 +105,11 @@ class MovieLensSource(Source):
             uniq, inv = np.unique(code, return_inverse=True)
             # Loop over distinct genre combinations (a few hundred), never over rows.
             names_u = ["|".join(g for i, g in enumerate(GENRES_100K) if c >> i & 1) for c in uniq.tolist()]
-            genres = pa.array(names_u, pa.string()).take(masked_array(inv.reshape(-1).astype(np.int64)))
+            genres = string_array(names_u).take(masked_array(inv.reshape(-1).astype(np.int64)))
         else:
             t = _read(self.items, ["item_id", "title", "genres"], "::", {"item_id": pa.int64()})
-            year = pc.extract_regex(t.column("title"), r"\((?P<y>\d{4})\)\s*$").field("y")
+            title = t.column("title").combine_chunks()
+            year = pc.struct_field(pc.extract_regex(title, r"\((?P<y>\d{4})\)\s*$"), [0])
             genres = t.column("genres")
         ids = to_numpy(t.column("item_id")).astype(np.int64)
         year = pc.if_else(pc.equal(year, ""), pa.nulls(1, year.type)[0], year)
