@@ -31,7 +31,10 @@ class PretrainConfig:
             pretrained init is on par with No Selection.
         gate_lr: learning rate of log_alpha, and (negated) of the multipliers. Shearing uses 1.0 with
             AdamW over thousands of steps; 0.05 moves a logit across its useful range in ~100 steps.
-        batch_size: D_S mini-batch (2,000 rows -> 8 steps per pass at 256).
+        batch_size: D_S mini-batch, 128 (16 steps per pass over 2,000 rows). Pretraining cost is
+            steps x batch samples, and PT must stay a small share of TT (xDeepFM is FLOP-bound);
+            measured on the synthetic set (DNN, tau 0.5, 3 seeds, ~210 steps): 256 and 128 kept all
+            six planted fields in every seed (worst rank 10 and 13 of 39); 64 lost one in 1 seed.
         embed_l2: L2 on the embedding/linear rows a batch touched (paper Section 3.4: 1e-5 on linear
             and embedding layers), as ``lightfmp.train.optim.embedding_l2`` computes it.
         sparse_embeddings: the tables get sparse gradients and lazy Adam, as in continued training
@@ -48,7 +51,8 @@ class PretrainConfig:
             are mapped to the OOV id (0) while pretraining; 0 or 1 turns it off. A value seen once in
             2,000 rows lets its embedding memorise that row's label, so a high-cardinality noise
             field would lower the D_S loss more than an informative one and win the mask. Default 5,
-            measured on the synthetic set (20,000 rows, D_S 2,000, DNN, tau 0.5, 3 seeds): with 2 one
+            measured on the synthetic set (20,000 rows, D_S 2,000, DNN, tau 0.5, 3 seeds, backbone
+            lr 3e-3, batch 256): with 2 one
             planted field fell to rank 20-22 of 39 in 1 of 3 seeds (noise fields with values seen 2-4
             times still memorised D_S, training loss -> 0.003); with 5 all six planted fields ranked
             in the top 14 in every seed. Values are only hidden during phase 1; the compact model
@@ -59,7 +63,7 @@ class PretrainConfig:
     prune_ratio: float = 0.5
     lr: float = 1e-3
     gate_lr: float = 0.05
-    batch_size: int = 256
+    batch_size: int = 128
     embed_l2: float = 1e-5
     sparse_embeddings: bool = True
     warmup_steps: int = 160

@@ -1,0 +1,149 @@
+"""Light-FMP accuracy against No Selection (issue 5 targets), plus planted-field recovery.
+
+Part 1: the real samples in ../shared/data (Criteo 8K, Avazu 9K, MovieLens 100K), backbones DNN and
+xDeepFM, tau 0.25 and 0.5, several seeds: test AUC / logloss mean +- std, and the AUC difference
+Light-FMP minus No Selection (target: >= -0.003). With ~400 test rows on Criteo/Avazu one AUC has a
+standard error near 0.03 (../shared/docs/performance.md), so read those rows with that in mind.
+Part 2: the synthetic set with planted fields (truth.json), DNN, tau 0.5, several seeds: how many
+planted main-effect fields are kept, with the memorisation guard at rare_min_count 1 (off), 2 and 5.
+
+Smoke run:   python bench/lightfmp_accuracy.py --datasets movielens --models dnn --ratios 0.5 --seeds 1 --epochs 1
+Full run:    python bench/lightfmp_accuracy.py            (3 seeds, every data set, model and ratio)
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT / ".." / "shared" / "data"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from lightfmp.data.open import open_data  # noqa: E402
+from lightfmp.models import ModelConfig, build_model  # noqa: E402
+from lightfmp.pruning.lightfmp import LightFMP, num_pruned_fields  # noqa: E402
+from lightfmp.pruning.pretrain import PretrainConfig  # noqa: E402
+from lightfmp.runs import count_params  # noqa: E402
+from lightfmp.train import TrainConfig, evaluate, fit, seed_everything  # noqa: E402
+
+SOURCES = {
+    "criteo": ("criteo", SHARED / "criteo_kaggle_sample" / "wide_resdnn", 10),
+    "avazu": ("avazu", SHARED / "avazu_sample" / "wide_resdnn", 10),
+    "movielens": ("movielens", SHARED / "movielens_100k", 64),  # paper: D = 64 on MovieLens
+}
+
+
+def no_selection(data: Any, model: str, mcfg: ModelConfig, tcfg: TrainConfig) -> dict[str, float]:
+    """Train the backbone on all fields of the whole train split; test metrics and timings."""
+    seed_everything(tcfg.seed)
+    net = build_model(model, data.schema.vocab_sizes, mcfg)
+    t0 = time.perf_counter()
+    fr = fit(net, data.split("train"), data.split("valid"), tcfg, progress=False)
+    tt = time.perf_counter() - t0
+    test = evaluate(net, *data.split("test"), batch_size=tcfg.eval_batch_size, device=tcfg.device)
+    return {"auc": test.auc, "logloss": test.logloss, "pt": 0.0, "ct": tt, "tt": tt, "it": test.seconds,
+            "params": count_params(net), "epochs": fr.epochs_run}
+
+
+def light_fmp(data: Any, model: str, tau: float, mcfg: ModelConfig, tcfg: TrainConfig,
+              pcfg: PretrainConfig | None = None) -> tuple[dict[str, float], LightFMP]:
+    est = LightFMP(model, tau, model_config=mcfg, train_config=tcfg, pretrain_config=pcfg, seed=tcfg.seed).fit(data)
+    test = est.evaluate(*data.split("test"))
+    t = est.timings_
+    return ({"auc": test.auc, "logloss": test.logloss, "pt": t["pretrain_seconds"], "ct": t["continued_seconds"],
+             "tt": t["total_seconds"], "it": test.seconds, "params": est.params_after_,
+             "epochs": est.fit_result_.epochs_run, "pt_steps": est.pretrain_.steps}, est)
+
+
+def ms(values: list[float], fmt: str = ".4f") -> str:
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(statistics.mean(values), fmt)} +- {format(statistics.stdev(values), fmt)}"
+
+
+def part_real(args: argparse.Namespace) -> None:
+    print("\n== Part 1: real samples, test AUC / logloss, mean +- std over seeds ==")
+    print(f"{'data':9} {'model':8} {'method':16} {'AUC':>18} {'logloss':>18} {'dAUC vs none':>16} {'target':>7}")
+    for name in args.datasets:
+        fmt, src, dim = SOURCES[name]
+        if not src.exists():
+            print(f"{name}: skipped, {src} absent")
+            continue
+        data = open_data(fmt=fmt, input=src, progress=False)
+        for model in args.models:
+            mcfg = ModelConfig(embed_dim=dim, hidden=tuple(args.hidden))
+            runs: dict[str, list[dict[str, float]]] = {}
+            for seed in range(args.seeds):
+                tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=seed)
+                runs.setdefault("No Selection", []).append(no_selection(data, model, mcfg, tcfg))
+                for tau in args.ratios:
+                    runs.setdefault(f"Light-FMP tau={tau:g}", []).append(light_fmp(data, model, tau, mcfg, tcfg)[0])
+            base = [r["auc"] for r in runs["No Selection"]]
+            for method, rs in runs.items():
+                aucs = [r["auc"] for r in rs]
+                d = [a - b for a, b in zip(aucs, base)]
+                ok = "" if method == "No Selection" else ("ok" if statistics.mean(d) >= -0.003 else "BELOW")
+                print(f"{name:9} {model:8} {method:16} {ms(aucs):>18} {ms([r['logloss'] for r in rs]):>18} "
+                      f"{'' if method == 'No Selection' else ms(d, '+.4f'):>16} {ok:>7}", flush=True)
+
+
+def part_planted(args: argparse.Namespace) -> None:
+    print(f"\n== Part 2: planted fields, synthetic {args.synthetic_rows:,} rows, DNN, tau 0.5 ==")
+    data = open_data(fmt="synthetic", rows=args.synthetic_rows, progress=False)
+    names, planted = data.schema.names, data.truth["informative"]
+    m = data.schema.num_fields
+    print(f"planted main-effect fields: {planted}")
+    print(f"{'guard (min count in D_S)':26} {'seed':>4} {'planted kept':>12} {'worst planted rank':>18} {'pair ranks':>10}")
+    for guard in args.guards:
+        pcfg = PretrainConfig(rare_min_count=guard)
+        for seed in range(args.seeds):
+            est = LightFMP("dnn", 0.5, pretrain_config=pcfg, seed=seed)
+            full, res = est.pretrain(data)
+            order = list(np.argsort(-res.keep_probability, kind="stable"))
+            rank = {names[i]: order.index(i) for i in range(m)}
+            kept = m - num_pruned_fields(m, 0.5)
+            n_kept = sum(rank[f] < kept for f in planted)
+            pair = [rank[f] for f in data.truth["interaction"][0]]
+            print(f"{guard:<26} {seed:>4} {n_kept:>9}/{len(planted)} {max(rank[f] for f in planted):>18} "
+                  f"{str(pair):>10}", flush=True)
+    print("\nAUC on the planted set (full pipeline, default guard):")
+    aucs = {"No Selection": [], "Light-FMP": []}
+    mcfg = ModelConfig(hidden=tuple(args.hidden))
+    for seed in range(args.seeds):
+        tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=seed)
+        aucs["No Selection"].append(no_selection(data, "dnn", mcfg, tcfg)["auc"])
+        aucs["Light-FMP"].append(light_fmp(data, "dnn", 0.5, mcfg, tcfg)[0]["auc"])
+    for k, v in aucs.items():
+        print(f"  {k:14} AUC {ms(v)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", type=lambda s: s.split(","), default=list(SOURCES))
+    ap.add_argument("--models", type=lambda s: s.split(","), default=["dnn", "xdeepfm"])
+    ap.add_argument("--ratios", type=lambda s: [float(x) for x in s.split(",")], default=[0.25, 0.5])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--batch-size", type=int, default=1024, help="smaller than 4096: the samples are small")
+    ap.add_argument("--hidden", type=lambda s: [int(x) for x in s.split(",")], default=[400, 400, 200])
+    ap.add_argument("--synthetic-rows", type=int, default=50_000)
+    ap.add_argument("--guards", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 5])
+    ap.add_argument("--skip-real", action="store_true")
+    ap.add_argument("--skip-planted", action="store_true")
+    args = ap.parse_args(argv)
+    if not args.skip_real:
+        part_real(args)
+    if not args.skip_planted:
+        part_planted(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Light-FMP timing against No Selection on synthetic Criteo-shaped sets (issue 5 speed targets).
+
+For each backbone: No Selection (all 39 fields, whole train split) vs Light-FMP at tau (default 0.5):
+PT (phase 1 + surgery), CT (continued training, validation included), TT = PT + CT, IT (forward
+passes over the test split), and the ratios TT/TT_none, IT/IT_none, PT/TT.
+Targets: TT ratio <= 0.65, IT ratio <= 0.65, PT/TT <= 2% (DNN at 1,000,000 rows, xDeepFM at 200,000).
+
+Smoke run:  python bench/lightfmp_speed.py --dnn-rows 50000 --xdeepfm-rows 10000 --epochs 1
+Full run:   python bench/lightfmp_speed.py                       (1,000,000 and 200,000 rows)
+GPU:        python bench/lightfmp_speed.py --device cuda --dnn-rows 0 --xdeepfm-rows 1000000
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from lightfmp_accuracy import light_fmp, no_selection  # noqa: E402
+
+from lightfmp.data.open import open_data  # noqa: E402
+from lightfmp.models import ModelConfig  # noqa: E402
+from lightfmp.train import TrainConfig  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dnn-rows", type=int, default=1_000_000, help="0 skips DNN")
+    ap.add_argument("--xdeepfm-rows", type=int, default=200_000, help="0 skips xDeepFM")
+    ap.add_argument("--prune-ratio", type=float, default=0.5)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--patience", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=4096)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+
+    rows = []
+    for model, n in (("dnn", args.dnn_rows), ("xdeepfm", args.xdeepfm_rows)):
+        if n <= 0:
+            continue
+        t0 = time.perf_counter()
+        data = open_data(fmt="synthetic", rows=n, progress=False)
+        print(f"[{model}] {n:,} rows prepared/cached in {time.perf_counter() - t0:.1f} s", flush=True)
+        mcfg = ModelConfig()
+        tcfg = TrainConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
+                           seed=args.seed, device=args.device)
+        base = no_selection(data, model, mcfg, tcfg)
+        print(f"[{model}] No Selection: TT {base['tt']:.1f} s, {base['epochs']} epochs, AUC {base['auc']:.4f}", flush=True)
+        lf, est = light_fmp(data, model, args.prune_ratio, mcfg, tcfg)
+        print(f"[{model}] Light-FMP: PT {lf['pt']:.2f} s ({lf['pt_steps']} steps), CT {lf['ct']:.1f} s, "
+              f"{lf['epochs']} epochs, AUC {lf['auc']:.4f}", flush=True)
+        rows.append((model, n, base, lf))
+
+    print(f"\nLight-FMP vs No Selection, tau = {args.prune_ratio:g}, device {args.device}")
+    head = (f"{'model':8} {'rows':>10} {'method':13} {'PT s':>8} {'CT s':>9} {'TT s':>9} {'IT s':>8} "
+            f"{'params':>11} {'AUC':>7} {'epochs':>6}")
+    print(head)
+    print("-" * len(head))
+    for model, n, base, lf in rows:
+        for name, r in (("No Selection", base), ("Light-FMP", lf)):
+            print(f"{model:8} {n:>10,} {name:13} {r['pt']:>8.2f} {r['ct']:>9.1f} {r['tt']:>9.1f} {r['it']:>8.3f} "
+                  f"{r['params']:>11,} {r['auc']:>7.4f} {r['epochs']:>6}")
+    print(f"\n{'model':8} {'rows':>10} {'TT ratio':>9} {'IT ratio':>9} {'PT/TT':>7} {'CT/epoch ratio':>15}  targets")
+    for model, n, base, lf in rows:
+        tt, it, pt = lf["tt"] / base["tt"], lf["it"] / base["it"], lf["pt"] / lf["tt"]
+        per_epoch = (lf["ct"] / lf["epochs"]) / (base["ct"] / base["epochs"])
+        ok = lambda c: "ok" if c else "MISSED"
+        print(f"{model:8} {n:>10,} {tt:>9.3f} {it:>9.3f} {pt:>7.1%} {per_epoch:>15.3f}  "
+              f"TT<=0.65 {ok(tt <= 0.65)}, IT<=0.65 {ok(it <= 0.65)}, PT<=2% {ok(pt <= 0.02)}")
+
+
+if __name__ == "__main__":
+    main()
