@@ -12,10 +12,10 @@ _LIMIT = float(2**62)
 
 
 def log2_bucket(x: np.ndarray) -> np.ndarray:
-    """Bucket float64 values (NaN allowed, returned as 0 and to be masked by the caller) to int64."""
-    x = np.nan_to_num(np.asarray(x, dtype=np.float64), nan=0.0, posinf=_LIMIT, neginf=-_LIMIT)
-    big = x > 2
-    out = np.trunc(np.clip(x, -_LIMIT, _LIMIT))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logged = np.floor(np.log(np.where(big, x, 3.0)) ** 2)
-    return np.where(big, logged, out).astype(np.int64)
+    """Bucket float64 values to int64 (NaN gives an arbitrary value the caller masks as missing)."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.clip(x, -_LIMIT, _LIMIT).astype(np.int64)  # truncation toward zero, like int()
+        big = np.flatnonzero(x > 2)  # the log only where it applies
+        out[big] = np.floor(np.log(np.minimum(x[big], _LIMIT)) ** 2)
+    return out

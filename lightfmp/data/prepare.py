@@ -184,31 +184,46 @@ def _count_pass(source: Source, spill: Path, fields, rows: int | None, min_count
 
 def _encode_pass(tmp: Path, groups: list[tuple[int, Path]], names: list[str], vocabs: dict[str, pa.Array],
                  code: np.ndarray, sizes: np.ndarray, progress: bool) -> None:
-    """Encode the spilled groups and write each split's rows at their final positions."""
+    """Encode the spilled groups and write each split's rows at their final positions.
+
+    Rows of a group are gathered in split order (a stable argsort of the split codes), so each
+    split's share is one contiguous slice, appended to its file with ``os.pwrite``: plain writes
+    keep the output out of this process's resident memory (a memmap would count every page).
+    """
     encoders = [FieldEncoder(vocabs[n]) for n in names]
-    mats = [np.lib.format.open_memmap(tmp / f"{s}_X.npy", mode="w+", dtype=np.int32, shape=(int(sizes[i]), len(names)))
-            for i, s in enumerate(SPLITS)]
-    filled = [0, 0, 0]
+    F = len(names)
+    files, offsets = [], []
+    for i, s in enumerate(SPLITS):
+        mm = np.lib.format.open_memmap(tmp / f"{s}_X.npy", mode="w+", dtype=np.int32, shape=(int(sizes[i]), F))
+        offsets.append(mm.offset)  # header length: data starts here
+        del mm
+        files.append(os.open(tmp / f"{s}_X.npy", os.O_WRONLY))
     row = 0
-    with _bar(progress, "prepare: encoding", len(code)) as bar:
-        for n, stem in groups:
-            codes = np.load(stem.with_suffix(".npy"), mmap_mode="r")
-            with open(stem.with_suffix(".pkl"), "rb") as fh:
-                values = pickle.load(fh)
-            xb = np.empty((n, len(names)), dtype=np.int32)
-            for j in range(len(names)):
-                xb[:, j] = encoders[j].encode_codes(values[j], codes[:, j])
-            del codes
-            cb = code[row:row + n]
-            for i in range(3):
-                part = xb[cb == i]
-                mats[i][filled[i]:filled[i] + len(part)] = part
-                filled[i] += len(part)
-            row += n
-            bar.update(n)
-    for m in mats:
-        m.flush()
-    del mats
+    try:
+        with _bar(progress, "prepare: encoding", len(code)) as bar:
+            for n, stem in groups:
+                codes = np.load(stem.with_suffix(".npy"), mmap_mode="r")
+                with open(stem.with_suffix(".pkl"), "rb") as fh:
+                    values = pickle.load(fh)
+                cb = code[row:row + n]
+                order = np.argsort(cb, kind="stable")
+                counts = np.bincount(cb, minlength=3)
+                xb = np.empty((n, F), dtype=np.int32)
+                for j in range(F):
+                    xb[:, j] = encoders[j].encode_codes(values[j], codes[:, j][order])
+                del codes
+                start = 0
+                for i in range(3):
+                    part = xb[start:start + counts[i]]
+                    if len(part):
+                        os.pwrite(files[i], part.tobytes(), offsets[i])
+                        offsets[i] += part.nbytes
+                    start += counts[i]
+                row += n
+                bar.update(n)
+    finally:
+        for fd in files:
+            os.close(fd)
 
 
 def _write_vocab(path: Path, names: list[str], vocabs: dict[str, pa.Array]) -> None:
