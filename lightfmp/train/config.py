@@ -20,7 +20,7 @@ class TrainConfig:
         patience: epochs without a validation-AUC improvement before stopping; the best state is restored.
         embed_l2: L2 weight on the embedding rows a batch touched (paper: 1e-5); see `lightfmp.train.optim`.
         weight_decay: L2 (coupled, torch Adam style) on the dense parameters; 0 as in the paper.
-        sparse_embeddings: train `FieldTable` weights with sparse gradients and lazy Adam (SparseAdam);
+        sparse_embeddings: train `FieldTable` weights with sparse gradients and row-wise lazy Adam (RowAdam);
             False gives the textbook dense Adam over the whole table (slower on CPU, see `optim`).
         device: "cpu" or "cuda".
         seed: seeds torch and numpy before the model is trained (and the epoch shuffles).

@@ -28,10 +28,10 @@ def test_fit_converges_on_separable_data(tiny, splits, sparse):
     assert tiny.embedding.sparse is False
 
 
-def test_sparse_mode_uses_sparse_adam_and_dense_mode_does_not(tiny):
+def test_sparse_mode_uses_row_adam_and_dense_mode_does_not(tiny):
     opt = build_optimizer(tiny, TrainConfig(sparse_embeddings=True))
     kinds = [type(o).__name__ for o in opt.optimizers]
-    assert kinds == ["Adam", "SparseAdam"]
+    assert kinds == ["Adam", "RowAdam"]
     assert tiny.embedding.sparse and tiny.linear.sparse
     n_dense = sum(p.numel() for g in opt.optimizers[0].param_groups for p in g["params"])
     assert n_dense == sum(p.numel() for p in tiny.mlp.parameters())

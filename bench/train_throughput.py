@@ -1,0 +1,163 @@
+"""Training and inference throughput of the five backbones, ours vs DeepCTR-Torch 0.3.0, same run, same rows.
+
+Usage (full, as in issue 4; the lead runs it on an idle machine):
+    python bench/train_throughput.py                      # 300,000 rows, all backbones, batch 4096
+Smoke run:
+    python bench/train_throughput.py --rows 20000 --models dnn,deepfm --xdeepfm-steps 2
+
+Data: synthetic Criteo-shaped ids (39 fields, 1.29M table rows in total, Zipf(1.1) per field), labels
+from a planted logistic model. Every number is samples/s at batch 4096 (the `--batch-size`):
+- ours train: one epoch of `lightfmp.train.train_epoch` (sparse lazy-Adam tables + fused dense Adam,
+  embedding L2 1e-5) after a 2-batch warm-up; ours infer: `predict_logits` at the same batch.
+- peer train: DeepCTR-Torch `fit(epochs=1)` on the same rows (its DataLoader path included, as its
+  users run it); peer infer: its `predict(batch_size=4096)`. Built by `_util.build_peer`.
+- xDeepFM is compute-bound (~58 MFLOP/sample, the peer trains ~540 samples/s here), so both sides
+  train it on the first `--xdeepfm-steps` batches only (same rows for both).
+- Machine limit: fp32 matmul GFLOP/s (4096^3) -> the DNN's FLOP limit = GFLOP/s / 2.38 MFLOP per
+  sample (390-400-400-200-1, forward + backward); printed as "% of limit" for our DNN, beside the bare
+  MLP (forward + backward, no embedding, no optimizer) measured in the same run.
+- Embedding update: our DNN trained with sparse gradients + RowAdam (ours), + torch SparseAdam, and
+  with dense (fused) Adam over the whole table; samples/s and the table optimizer's step alone in ms.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import time
+
+import numpy as np
+import torch
+
+from _util import (build_peer, criteo_vocab_sizes, have_peer, matmul_gflops, median_time, mlp_flops_per_sample,
+                   peer_inputs, planted_labels, print_table, zipf_ids)
+from lightfmp.models import ModelConfig, build_model
+from lightfmp.train import TrainConfig, predict_logits, train_epoch
+from lightfmp.train.batching import DeviceBatches
+from lightfmp.train.optim import build_optimizer
+
+ALL = ("dnn", "widedeep", "deepfm", "xdeepfm", "pnn")
+
+
+def ours_train(name: str, X: np.ndarray, y: np.ndarray, sizes: list[int], mcfg: ModelConfig, cfg: TrainConfig):
+    torch.manual_seed(0)
+    model = build_model(name, sizes, mcfg).to(cfg.device)
+    opt = build_optimizer(model, cfg)
+    warm = DeviceBatches(X[:2 * cfg.batch_size], y[:2 * cfg.batch_size], cfg.batch_size, cfg.device)
+    train_epoch(model, warm, opt, epoch=0, embed_l2=cfg.embed_l2)
+    batches = DeviceBatches(X, y, cfg.batch_size, cfg.device, seed=1)
+    ep = train_epoch(model, batches, opt, epoch=1, embed_l2=cfg.embed_l2)
+    logits, secs = predict_logits(model, X, batch_size=cfg.batch_size, device=cfg.device)
+    return len(y) / ep.seconds, len(y) / secs, model
+
+
+def peer_train(name: str, X: np.ndarray, y: np.ndarray, sizes: list[int], mcfg: ModelConfig, cfg: TrainConfig):
+    model, names = build_peer(name, sizes, mcfg.embed_dim, mcfg.hidden, mcfg.cin_layers, device=cfg.device, lr=cfg.lr)
+    bs = cfg.batch_size
+    x = peer_inputs(X, names)
+    with contextlib.redirect_stdout(io.StringIO()):  # its fit() prints even with verbose=0
+        model.fit(peer_inputs(X[:2 * bs], names), y[:2 * bs], batch_size=bs, epochs=1, verbose=0)  # warm-up
+        t = time.perf_counter()
+        model.fit(x, y, batch_size=bs, epochs=1, verbose=0)
+        train_s = time.perf_counter() - t
+    t = time.perf_counter()
+    model.predict(x, batch_size=bs)
+    infer_s = time.perf_counter() - t
+    return len(y) / train_s, len(y) / infer_s
+
+
+def embedding_update(X, y, sizes, mcfg, cfg, steps: int) -> list[list]:
+    """Our DNN with three table updates: RowAdam (ours), torch SparseAdam, dense fused Adam."""
+    rows = []
+    n = min(len(y), steps * cfg.batch_size)
+    for variant in ("rowadam", "sparseadam", "dense"):
+        c = TrainConfig(**{**cfg.to_dict(), "sparse_embeddings": variant != "dense"})
+        torch.manual_seed(0)
+        model = build_model("dnn", sizes, mcfg).to(c.device)
+        opt = build_optimizer(model, c)
+        if variant == "sparseadam":
+            opt.optimizers[-1] = torch.optim.SparseAdam(opt.optimizers[-1].param_groups[0]["params"], lr=c.lr)
+        warm = DeviceBatches(X[:2 * c.batch_size], y[:2 * c.batch_size], c.batch_size, c.device)
+        train_epoch(model, warm, opt, epoch=0, embed_l2=c.embed_l2)
+        ep = train_epoch(model, DeviceBatches(X[:n], y[:n], c.batch_size, c.device, seed=1), opt, epoch=1,
+                         embed_l2=c.embed_l2)
+        table_opt = opt.optimizers[-1]
+        xb = torch.from_numpy(X[:c.batch_size]).to(c.device)
+        yb = torch.from_numpy(y[:c.batch_size]).to(c.device)
+        times = []
+        for _ in range(5):  # the table optimizer's step alone, on a fresh gradient each time
+            opt.zero_grad()
+            torch.nn.functional.binary_cross_entropy_with_logits(model(xb), yb).backward()
+            times.append(median_time(table_opt.step, 1, c.device))
+        label = {"rowadam": "sparse grads + RowAdam (ours)", "sparseadam": "sparse grads + torch SparseAdam",
+                 "dense": "dense fused Adam, whole table"}[variant]
+        rows.append([label, n / ep.seconds, float(np.median(times)) * 1e3])
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=300_000)
+    ap.add_argument("--models", default=",".join(ALL))
+    ap.add_argument("--batch-size", type=int, default=4096)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--xdeepfm-steps", type=int, default=20, help="training batches for xDeepFM (both sides)")
+    ap.add_argument("--update-steps", type=int, default=30, help="batches for the embedding-update comparison")
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = [m for m in args.models.split(",") if m]
+    peer = have_peer() and not args.no_peer
+    sizes = criteo_vocab_sizes()
+    t = time.perf_counter()
+    X = zipf_ids(args.rows, sizes, seed=0)
+    y = planted_labels(X)
+    print(f"data: {args.rows:,} rows x {len(sizes)} fields, {sum(sizes):,} table rows, "
+          f"{y.mean():.3f} positive ({time.perf_counter() - t:.1f} s); device {args.device}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; peer: "
+          f"{'DeepCTR-Torch 0.3.0' if peer else 'not installed (pip install --no-deps deepctr-torch==0.3.0)'}")
+
+    mcfg = ModelConfig()
+    cfg = TrainConfig(batch_size=args.batch_size, device=args.device)
+    gflops = matmul_gflops(4096, args.device)
+    widths = [len(sizes) * mcfg.embed_dim, *mcfg.hidden, 1]
+    flops = mlp_flops_per_sample(widths)
+    limit = gflops * 1e9 / flops
+    mlp = torch.nn.Sequential(*[m for a, b in zip(widths[:-1], widths[1:])
+                                for m in (torch.nn.Linear(a, b), torch.nn.ReLU())][:-1]).to(args.device)
+    xin = torch.randn(args.batch_size, widths[0], device=args.device)
+    mlp(xin).sum().backward()
+    bare = args.batch_size / median_time(lambda: mlp(xin).sum().backward(), 5, args.device)
+    print_table("machine", ["measure", "value"], [
+        ["fp32 matmul 4096^3 GFLOP/s", gflops],
+        [f"DNN MLP {'-'.join(map(str, widths))} MFLOP/sample fwd+bwd", flops / 1e6],
+        ["DNN FLOP limit, samples/s", limit],
+        ["bare MLP fwd+bwd, samples/s", bare],
+    ])
+
+    rows = []
+    for name in models:
+        n = min(args.rows, args.xdeepfm_steps * args.batch_size) if name == "xdeepfm" else args.rows
+        ours_tr, ours_inf, _ = ours_train(name, X[:n], y[:n], sizes, mcfg, cfg)
+        peer_tr = peer_inf = float("nan")
+        if peer:
+            peer_tr, peer_inf = peer_train(name, X[:n], y[:n], sizes, mcfg, cfg)
+        pct = f"{100 * ours_tr / limit:.0f}%" if name == "dnn" else "-"
+        rows.append([name, n, ours_tr, peer_tr, f"{ours_tr / peer_tr:.2f}x" if peer else "-", pct,
+                     ours_inf, peer_inf, f"{ours_inf / peer_inf:.2f}x" if peer else "-"])
+        print(f"  {name}: train {ours_tr:,.0f}/s (peer {peer_tr:,.0f}/s)", flush=True)
+    print_table(f"throughput, samples/s, batch {args.batch_size} (ratio = ours / peer)",
+                ["model", "rows", "ours train", "peer train", "ratio", "% of DNN limit",
+                 "ours infer", "peer infer", "ratio"], rows)
+
+    upd = embedding_update(X, y, sizes, mcfg, cfg, args.update_steps)
+    print_table(f"embedding update, DNN, {min(args.rows, args.update_steps * args.batch_size):,} rows",
+                ["update", "train samples/s", "optimizer step ms"], upd)
+    print(f"RowAdam / SparseAdam: {upd[0][1] / upd[1][1]:.2f}x, RowAdam / dense Adam: {upd[0][1] / upd[2][1]:.2f}x "
+          "training throughput")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""RowAdam: lazy Adam for embedding tables, updating only the rows a batch touched, without sorting.
+
+The lazy-Adam update of `torch.optim.SparseAdam` (the moments of untouched rows are left alone; bias
+correction uses the parameter's own step count) with `torch.optim.Adam`'s placement of eps (after
+the bias correction of v), so that with every row touched it equals dense Adam (tested). The difference is how the
+touched rows are found. A table's sparse gradient from `F.embedding(sparse=True)` is uncoalesced:
+one row per looked-up id (4096 x 39 = 160k rows at batch 4096, of which ~20k distinct on Criteo-like
+data). SparseAdam coalesces it, which sorts the 160k indices; here the distinct rows come from a
+boolean "touched" mask over the table (`nonzero` returns them already sorted, O(table rows) bytes),
+duplicates are summed with one `index_add_` into a compact buffer, and the moments and weights are
+gathered, updated and scattered back for those rows only. Measured on this 2-core machine while
+other jobs loaded it (1.29M x 10 table, batch 4096 x 39 Zipf ids), the step took about half of
+SparseAdam's time (281 vs 520 ms, both inflated by the load); `bench/train_throughput.py` compares
+RowAdam, SparseAdam and dense Adam in one run.
+
+State per parameter: step, exp_avg and exp_avg_sq [rows, width] (zeros), and two scratch index
+buffers (touched bool [rows], pos int64 [rows]) reused every step so no table-sized allocation
+happens per step.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import Tensor
+
+
+class RowAdam(torch.optim.Optimizer):
+    """Lazy Adam over rows for parameters whose gradients are sparse (row-sparse COO, any duplicates).
+
+    Args:
+        params: the table weights (2-D), each receiving a sparse gradient.
+        lr, betas, eps: as in torch.optim.Adam (no weight decay: the trainer adds an L2 term on the
+            looked-up rows to the loss instead, see `lightfmp.train.optim`).
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        if lr <= 0 or eps <= 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"invalid RowAdam settings lr={lr} betas={betas} eps={eps}")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+
+    @torch.no_grad()
+    def step(self, closure=None):  # type: ignore[override]
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                if not g.is_sparse:
+                    raise RuntimeError("RowAdam needs sparse gradients (set FieldTable.sparse = True)")
+                st = self.state[p]
+                if not st:
+                    st["step"] = 0
+                    st["exp_avg"] = torch.zeros_like(p)
+                    st["exp_avg_sq"] = torch.zeros_like(p)
+                    st["touched"] = torch.zeros(p.shape[0], dtype=torch.bool, device=p.device)
+                    st["pos"] = torch.zeros(p.shape[0], dtype=torch.long, device=p.device)
+                st["step"] += 1
+                idx = g._indices()[0]
+                vals = g._values()
+                if idx.numel() == 0:
+                    continue
+                touched, pos = st["touched"], st["pos"]
+                touched[idx] = True
+                rows = touched.nonzero().squeeze(1)          # distinct touched rows, sorted
+                touched[rows] = False                        # reset the scratch mask for next step
+                pos[rows] = torch.arange(rows.numel(), device=p.device)
+                grad = torch.zeros(rows.numel(), p.shape[1], dtype=vals.dtype, device=p.device)
+                grad.index_add_(0, pos[idx], vals)           # sum duplicate ids
+                m = st["exp_avg"].index_select(0, rows).mul_(b1).add_(grad, alpha=1 - b1)
+                v = st["exp_avg_sq"].index_select(0, rows).mul_(b2).addcmul_(grad, grad, value=1 - b2)
+                st["exp_avg"].index_copy_(0, rows, m)
+                st["exp_avg_sq"].index_copy_(0, rows, v)
+                bc1 = 1 - b1 ** st["step"]
+                bc2 = 1 - b2 ** st["step"]
+                denom = v.div_(bc2).sqrt_().add_(eps)
+                p.index_add_(0, rows, m.div_(denom), alpha=-lr / bc1)
+        return loss

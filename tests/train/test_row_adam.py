@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from lightfmp.train.row_adam import RowAdam
+
+
+def _grad_step(W, opt, ids, scale):
+    opt.zero_grad()
+    e = torch.nn.functional.embedding(ids, W, sparse=not isinstance(opt, torch.optim.Adam))
+    (e.pow(2).sum() + scale * e.sum()).backward()
+    opt.step()
+
+
+def test_equals_dense_adam_when_every_row_is_touched():
+    torch.manual_seed(0)
+    W1 = torch.nn.Parameter(torch.randn(6, 3))
+    W2 = torch.nn.Parameter(W1.detach().clone())
+    o1, o2 = RowAdam([W1], lr=1e-2), torch.optim.Adam([W2], lr=1e-2)
+    for step in range(6):
+        ids = torch.cat([torch.arange(6), torch.randint(0, 6, (10,))])  # all rows, with duplicates
+        _grad_step(W1, o1, ids, step + 1)
+        _grad_step(W2, o2, ids, step + 1)
+        torch.testing.assert_close(W1, W2, rtol=1e-6, atol=1e-7)
+
+
+def test_lazy_untouched_rows_and_state_stay_put_and_matches_sparse_adam():
+    torch.manual_seed(1)
+    W1 = torch.nn.Parameter(torch.randn(40, 4))
+    W2 = torch.nn.Parameter(W1.detach().clone())
+    o1, o2 = RowAdam([W1], lr=1e-2), torch.optim.SparseAdam([W2], lr=1e-2)
+    for step in range(5):
+        ids = torch.randint(0, 20, (64,))  # rows 20.. never touched
+        _grad_step(W1, o1, ids, step)
+        _grad_step(W2, o2, ids, step)
+    # SparseAdam adds eps before the bias correction of v; RowAdam follows torch.optim.Adam.
+    torch.testing.assert_close(W1, W2, rtol=0, atol=1e-4)
+    before = W1.detach().clone()
+    assert torch.equal(o1.state[W1]["exp_avg"][20:], torch.zeros(20, 4))
+    _grad_step(W1, o1, torch.tensor([0, 0, 1]), 1.0)
+    changed = (W1.detach() != before).any(1)
+    assert changed[:2].all() and not changed[2:].any()
+    assert not o1.state[W1]["touched"].any()  # scratch mask reset
+
+
+def test_refuses_dense_gradients():
+    W = torch.nn.Parameter(torch.randn(3, 2))
+    W.grad = torch.ones(3, 2)
+    with pytest.raises(RuntimeError, match="sparse"):
+        RowAdam([W]).step()
