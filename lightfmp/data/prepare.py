@@ -4,7 +4,7 @@ Pass 1 parses the input once: labels, per-field value counts, and each group's p
 spilled to disk (int32, as large as the output itself) with the group's distinct values. The
 vocabularies, the stratified split and D_S are decided from counts and labels alone. Pass 2 reads
 the spill (no re-parsing: parsing is most of the cost), maps each group's distinct values to ids
-once and writes each split's rows into preallocated ``.npy`` memmaps at their final positions.
+once and writes each split's rows into preallocated ``.npy`` files at their final positions.
 Memory is bounded by the group size, the labels (4 bytes a row) and the distinct values, never by
 the file.
 
