@@ -1,0 +1,136 @@
+"""Test AUC of every backbone on the three real samples, ours vs DeepCTR-Torch 0.3.0 on the same split.
+
+Usage (full, as in issue 4; the lead runs it at the end):
+    python bench/accuracy.py                       # criteo, avazu, movielens x 5 backbones x seeds 0,1,2
+Smoke run:
+    python bench/accuracy.py --datasets criteo --models dnn --seeds 0 --epochs 2
+
+Protocol, identical for both sides: the data set is prepared once by `lightfmp.data.open.open_data`
+(default split, seed 2021) from ../shared/data; the peer receives exactly our encoded ids, one
+SparseFeat per field. Same embedding dimension (the paper's: 64 on MovieLens, 10 otherwise), MLP
+400-400-200, CIN 100-100-100, Adam lr 1e-3, embedding/linear L2 1e-5, batch `--batch-size`
+(default 256: the Criteo and Avazu samples have ~6-7k training rows, so batch 4096 would give two
+steps an epoch), up to `--epochs` epochs with early stopping on validation AUC (patience 2) and the
+best epoch's weights restored. Ours trains with `lightfmp.train.fit` (sparse row-wise lazy Adam for
+tables, L2 on looked-up rows); the peer with its own `fit(epochs=1)` per epoch (dense Adam, dense L2),
+its `predict` for validation, and a state-dict copy of its best epoch.
+
+Noise: with ~400 test rows on the Criteo and Avazu samples one AUC has a standard error near 0.03
+(../shared/docs/performance.md); MovieLens (10k test rows) is where a 0.005 gap is measurable.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _util import SHARED, build_peer, have_peer, mean_std, peer_inputs, print_table
+from lightfmp.data.open import open_data
+from lightfmp.metrics import auc, logloss
+from lightfmp.models import ModelConfig, build_model
+from lightfmp.train import TrainConfig, evaluate, fit, seed_everything
+
+DATASETS = {
+    "criteo": ("criteo", SHARED / "data" / "criteo_kaggle_sample" / "wide_resdnn"),
+    "avazu": ("avazu", SHARED / "data" / "avazu_sample" / "wide_resdnn"),
+    "movielens": ("movielens", SHARED / "data" / "movielens_100k"),
+}
+ALL = ("dnn", "widedeep", "deepfm", "xdeepfm", "pnn")
+
+
+def run_ours(name, data, mcfg, cfg):
+    seed_everything(cfg.seed)
+    model = build_model(name, data.schema.vocab_sizes, mcfg)
+    res = fit(model, data.split("train"), data.split("valid"), cfg, progress=False)
+    test = evaluate(model, *data.split("test"), batch_size=cfg.eval_batch_size, device=cfg.device)
+    return {"auc": test.auc, "logloss": test.logloss, "val_auc": res.best_val_auc, "epochs": res.best_epoch,
+            "train_seconds": res.train_seconds}
+
+
+def run_peer(name, data, mcfg, cfg):
+    model, names = build_peer(name, data.schema.vocab_sizes, mcfg.embed_dim, mcfg.hidden, mcfg.cin_layers,
+                              seed=cfg.seed, device=cfg.device, lr=cfg.lr)
+    (Xt, yt), (Xv, yv), (Xs, ys) = (data.split(s) for s in ("train", "valid", "test"))
+    xt, xv, xs = (peer_inputs(np.asarray(X), names) for X in (Xt, Xv, Xs))
+    best, best_state, best_epoch, since, secs = -1.0, None, 0, 0, 0.0
+    for epoch in range(1, cfg.epochs + 1):
+        t = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            model.fit(xt, np.asarray(yt), batch_size=cfg.batch_size, epochs=1, verbose=0)
+        secs += time.perf_counter() - t
+        v = auc(yv, model.predict(xv, batch_size=cfg.eval_batch_size).reshape(-1))
+        if v > best:
+            best, best_state, best_epoch, since = v, copy.deepcopy(model.state_dict()), epoch, 0
+        else:
+            since += 1
+            if since >= cfg.patience:
+                break
+    model.load_state_dict(best_state)
+    p = model.predict(xs, batch_size=cfg.eval_batch_size).reshape(-1)
+    return {"auc": auc(ys, p), "logloss": logloss(ys, p), "val_auc": best, "epochs": best_epoch,
+            "train_seconds": secs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument("--models", default=",".join(ALL))
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--patience", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--embed-dim", type=int, default=None, help="default: 64 on MovieLens, 10 otherwise (paper)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--out", type=Path, default=None, help="append one JSON line per run")
+    args = ap.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    models = [m for m in args.models.split(",") if m]
+    peer = have_peer() and not args.no_peer
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; peer: "
+          f"{'DeepCTR-Torch 0.3.0' if peer else 'absent'}; batch {args.batch_size}, lr {args.lr}, "
+          f"epochs <= {args.epochs}, patience {args.patience}, seeds {seeds}", flush=True)
+    for ds in [d for d in args.datasets.split(",") if d]:
+        fmt, path = DATASETS[ds]
+        if not path.exists():
+            print(f"{ds}: {path} absent, skipped")
+            continue
+        data = open_data(fmt=fmt, input=str(path), progress=False)
+        dim = args.embed_dim or (64 if ds == "movielens" else 10)
+        mcfg = ModelConfig(embed_dim=dim)
+        n = {s: len(data.split(s)[1]) for s in ("train", "valid", "test")}
+        rows = []
+        for name in models:
+            res = {"ours": [], "peer": []}
+            for seed in seeds:
+                cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
+                                  seed=seed, device=args.device, eval_batch_size=65536)
+                sides = [("ours", run_ours)] + ([("peer", run_peer)] if peer else [])
+                for side, fn in sides:
+                    r = fn(name, data, mcfg, cfg)
+                    res[side].append(r)
+                    print(f"  {ds} {name} seed {seed} {side}: AUC {r['auc']:.4f} logloss {r['logloss']:.4f} "
+                          f"(best epoch {r['epochs']}, {r['train_seconds']:.1f} s)", flush=True)
+                    if args.out:
+                        with args.out.open("a") as f:
+                            f.write(json.dumps({"dataset": ds, "model": name, "seed": seed, "side": side, **r}) + "\n")
+            a_o = [r["auc"] for r in res["ours"]]
+            a_p = [r["auc"] for r in res["peer"]]
+            diff = f"{np.mean(a_o) - np.mean(a_p):+.4f}" if a_p else "-"
+            rows.append([name, mean_std(a_o), mean_std(a_p), diff,
+                         mean_std([r["logloss"] for r in res["ours"]]), mean_std([r["logloss"] for r in res["peer"]])])
+        print_table(f"{ds}: test AUC, mean +- std over seeds {seeds} (train {n['train']:,} / valid {n['valid']:,} / "
+                    f"test {n['test']:,} rows, dim {dim})",
+                    ["model", "ours AUC", "peer AUC", "ours - peer", "ours logloss", "peer logloss"], rows)
+
+
+if __name__ == "__main__":
+    main()
