@@ -35,10 +35,12 @@ def _table(rows: list[dict[str, Any]]) -> str:
 @click.option("--model", type=click.Choice(common.MODEL_NAMES), default="dnn", show_default=True)
 @click.option("--prune-ratio", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.5, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--hidden", type=str, default="400,400,200", show_default=True, help="MLP hidden sizes.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=str(Path("runs") / "demo"), show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def command(rows: int, model: str, prune_ratio: float, epochs: int, seed: int, out: str, quiet: bool) -> None:
+def command(rows: int, model: str, prune_ratio: float, epochs: int, hidden: str, seed: int, out: str,
+            quiet: bool) -> None:
     """Run Light-FMP end to end on the embedded synthetic data set and print the table."""
     import sys
 
@@ -51,7 +53,7 @@ def command(rows: int, model: str, prune_ratio: float, epochs: int, seed: int, o
     progress = not quiet and sys.stderr.isatty()
     click.echo(f"preparing {rows:,} synthetic rows (39 fields, planted truth) ...", err=True)
     data = open_data(fmt="synthetic", rows=rows, progress=progress)
-    mcfg, tcfg = ModelConfig(), TrainConfig(epochs=epochs, seed=seed)
+    mcfg, tcfg = ModelConfig(hidden=common.parse_hidden(hidden)), TrainConfig(epochs=epochs, seed=seed)
 
     click.echo(f"No Selection: {model} on all {data.schema.num_fields} fields ...", err=True)
     seed_everything(seed)

@@ -7,7 +7,8 @@ import pytest
 from lightfmp.cli import main
 from lightfmp.runs import REQUIRED_KEYS, load_run
 
-FAST = ["--hidden", "64,32", "--embed-dim", "8", "--epochs", "1", "--batch-size", "2048", "--quiet"]
+FAST = ["--hidden", "64,32", "--embed-dim", "8", "--epochs", "1", "--batch-size", "2048", "--quiet",
+        "--pretrain-max-steps", "80"]
 
 
 def test_prune_on_criteo_sample_writes_a_complete_run(criteo_sample_data, tmp_path, capsys):
@@ -63,7 +64,7 @@ def test_prune_bad_input_exits_2(tmp_path, capsys):
 def test_demo_prints_the_table(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LIGHTFMP_CACHE", str(tmp_path / "cache"))
-    main(["demo", "--rows", "8000", "--epochs", "1", "--quiet"])
+    main(["demo", "--rows", "5000", "--epochs", "1", "--hidden", "32", "--quiet"])
     out = capsys.readouterr().out
     assert "No Selection" in out and "Light-FMP" in out and "AUC" in out and "planted informative" in out
     for name in ("no_selection", "lightfmp"):
