@@ -47,7 +47,7 @@ def ours_train(name: str, X: np.ndarray, y: np.ndarray, sizes: list[int], mcfg: 
     train_epoch(model, warm, opt, epoch=0, embed_l2=cfg.embed_l2)
     batches = DeviceBatches(X, y, cfg.batch_size, cfg.device, seed=1)
     ep = train_epoch(model, batches, opt, epoch=1, embed_l2=cfg.embed_l2)
-    logits, secs = predict_logits(model, X, batch_size=cfg.batch_size, device=cfg.device)
+    _, secs = predict_logits(model, X, batch_size=cfg.batch_size, device=cfg.device)
     return len(y) / ep.seconds, len(y) / secs, model
 
 
@@ -127,7 +127,7 @@ def main() -> None:
     limit = gflops * 1e9 / flops
     mlp = torch.nn.Sequential(*[m for a, b in zip(widths[:-1], widths[1:])
                                 for m in (torch.nn.Linear(a, b), torch.nn.ReLU())][:-1]).to(args.device)
-    xin = torch.randn(args.batch_size, widths[0], device=args.device)
+    xin = torch.randn(args.batch_size, widths[0], device=args.device, requires_grad=True)  # as the embeddings
     mlp(xin).sum().backward()
     bare = args.batch_size / median_time(lambda: mlp(xin).sum().backward(), 5, args.device)
     print_table("machine", ["measure", "value"], [

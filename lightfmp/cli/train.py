@@ -7,7 +7,6 @@ row of a report table compares with Light-FMP's pretrain + continued time.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ def command(**kwargs: Any) -> None:
     from lightfmp.train import evaluate, fit, seed_everything
 
     args = common.CommonArgs.from_kwargs(kwargs)
-    t0 = time.perf_counter()
     mcfg, tcfg = common.model_config(args), common.train_config(args)  # bad options fail before data work
     data = common.open_prepared(args)
     schema = data.schema
@@ -52,5 +50,4 @@ def command(**kwargs: Any) -> None:
     config = {"method": "none", "model": args.model, "model_config": mcfg.to_dict(),
               "train_config": tcfg.to_dict(), "data": {"dir": str(data.dir), "dataset": schema.dataset}}
     write_run(out, report, model.cpu(), schema, data.dir, config)
-    report["wall_seconds"] = time.perf_counter() - t0
     common.emit_report(report, args, out_dir=out)
