@@ -89,13 +89,13 @@ def test_lagrangian_multipliers_rise_while_constraint_is_violated():
     penalties, phis = [], []
     for step in range(30):
         pen = lag(g.expected_sparsity().detach(), step)
-        penalties.append(float(pen))
-        phis.append(float(lag.lambda_2))
+        penalties.append(float(pen.detach()))
+        phis.append(float(lag.lambda_2.detach()))
         opt.zero_grad()
         pen.backward()
         opt.step()
     assert penalties[-1] > penalties[1] > 0 and phis[-1] > phis[0]
-    assert float(lag.lambda_1) < 0  # s_hat < t: a negative lambda makes raising s_hat pay off
+    assert float(lag.lambda_1.detach()) < 0  # s_hat < t: a negative lambda makes raising s_hat pay off
 
 
 def test_lagrangian_pushes_gates_to_target_sparsity():
