@@ -1,5 +1,6 @@
 """`lightfmp prune` and `lightfmp demo` end to end (small models, one epoch)."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from lightfmp.cli import main
 from lightfmp.runs import REQUIRED_KEYS, load_run
 
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 FAST = ["--hidden", "64,32", "--embed-dim", "8", "--epochs", "1", "--batch-size", "2048", "--quiet",
         "--pretrain-max-steps", "80"]
 
@@ -39,6 +41,17 @@ def test_prune_on_criteo_sample_writes_a_complete_run(criteo_sample_data, tmp_pa
 
     res = evaluate(run.model, np.asarray(X)[:, keep], y)
     assert res.auc == pytest.approx(report["auc"], abs=1e-6)
+
+    # `lightfmp predict` scores a raw file through the run folder (kept fields only)
+    raw = SHARED / "criteo_kaggle_sample" / "wide_resdnn" / "test.csv"
+    if not raw.exists():
+        pytest.skip(f"shared data not available: {raw}")
+    scores = tmp_path / "scores.csv"
+    main(["predict", "--run", str(out), "--input", str(raw), "--out", str(scores)])
+    lines = scores.read_text().splitlines()
+    assert lines[0] == "probability" and len(lines) > 100
+    p = np.array([float(v) for v in lines[1:]])
+    assert ((p > 0) & (p < 1)).all()
 
 
 def test_prune_scratch_init_differs(criteo_sample_data, tmp_path, capsys):
