@@ -66,7 +66,7 @@ def light_fmp(data: Any, model: str, tau: float, mcfg: ModelConfig, tcfg: TrainC
 def ms(values: list[float], fmt: str = ".4f") -> str:
     if len(values) == 1:
         return format(values[0], fmt)
-    return f"{format(statistics.mean(values), fmt)} +- {format(statistics.stdev(values), fmt)}"
+    return f"{format(statistics.mean(values), fmt)} +- {format(statistics.stdev(values), fmt.lstrip('+'))}"
 
 
 def part_real(args: argparse.Namespace) -> None:
