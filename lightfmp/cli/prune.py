@@ -46,12 +46,7 @@ def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_step
     est = LightFMP(model=args.model, prune_ratio=prune_ratio, pretrain_size=pretrain_size, init=init,
                    model_config=common.model_config(args), train_config=common.train_config(args),
                    pretrain_config=pcfg, seed=args.seed, progress=args.progress)
-    try:
-        est.fit(data)
-    except ValueError as exc:
-        from lightfmp.errors import InputError
-
-        raise InputError(str(exc).splitlines()[0]) from None
+    est.fit(data)
     report = est.report(data)
     out = args.out or default_out(args.model, prune_ratio, args.seed)
     est.save(out, data, report)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lightfmp.errors import InputError
 from lightfmp.metrics import sigmoid
 from lightfmp.models import build_model
 from lightfmp.models.config import ModelConfig
@@ -68,7 +69,7 @@ class LightFMP:
         model: backbone name (dnn, widedeep, deepfm, xdeepfm, pnn).
         prune_ratio: tau, the fraction of fields removed.
         pretrain_size: rows of D_S. The prepared data fixes D_S; if it holds more rows, the first
-            ``pretrain_size`` are used and the rest are left out of both phases; fewer is an error.
+            ``pretrain_size`` are used and the rest are left out of both phases; fewer is an InputError.
         init: "pretrained" (domain-adapted, the method) or "scratch" (ablation).
         model_config, train_config, pretrain_config: hyper-parameters (defaults: the paper's).
         seed: seeds the backbone's init, the gate and continued training.
@@ -103,8 +104,8 @@ class LightFMP:
     def _pretrain_subset(self, data: Any) -> tuple[np.ndarray, np.ndarray]:
         Xs, ys = data.pretrain()
         if len(Xs) < self.pretrain_size:
-            raise ValueError(f"the data's pretraining subset D_S has {len(Xs)} rows, fewer than "
-                             f"pretrain_size={self.pretrain_size}; prepare the data with a larger D_S")
+            raise InputError(f"--pretrain-size {self.pretrain_size}: the data's pretraining subset D_S has only "
+                             f"{len(Xs)} rows; prepare the data with a larger D_S")
         return np.asarray(Xs[: self.pretrain_size]), np.asarray(ys[: self.pretrain_size])
 
     def pretrain(self, data: Any) -> tuple[nn.Module, PretrainResult]:

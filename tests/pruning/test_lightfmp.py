@@ -108,7 +108,9 @@ def test_planted_main_effect_fields_are_kept(synth):
 
 
 def test_bad_pretrain_size_is_refused(synth):
-    with pytest.raises(ValueError, match="pretrain_size"):
+    from lightfmp.errors import InputError
+
+    with pytest.raises(InputError, match="pretrain-size"):
         LightFMP("dnn", 0.5, pretrain_size=5000, model_config=SMALL, train_config=FAST).fit(synth)
     with pytest.raises(ValueError):
         LightFMP("dnn", 0.5, init="random")
