@@ -77,5 +77,7 @@ class RowAdam(torch.optim.Optimizer):
                 bc1 = 1 - b1 ** st["step"]
                 bc2 = 1 - b2 ** st["step"]
                 denom = v.div_(bc2).sqrt_().add_(eps)
-                p.index_add_(0, rows, m.div_(denom), alpha=-lr / bc1)
+                # rows are distinct, so gather + add + index_copy_ equals index_add_ and is several
+                # times faster on CPU (index_add_ walks indices one by one)
+                p.index_copy_(0, rows, p.index_select(0, rows).add_(m.div_(denom), alpha=-lr / bc1))
         return loss
