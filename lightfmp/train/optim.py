@@ -1,13 +1,19 @@
 """The optimizer: Adam for dense parameters, row-wise lazy Adam for the embedding tables.
 
-Why (issue 4, measured): with a Criteo-sized table (1.29M rows x dim 10 = 12.9M parameters plus a
-1.29M-row linear table) the dense Adam update touches every row every step, although a batch of 4096
-rows touches at most 4096 x 39 of them. In a bare loop on this 2-core machine
-(../shared/docs/performance.md) DNN training ran at 23.1k samples/s with dense Adam (70 ms a step in
-the update alone), 35.2k with fused dense Adam, and 47.7k with sparse gradients + SparseAdam for the
-table. `bench/train_throughput.py` re-measures both with our models (section "embedding update");
-its smoke run (`python bench/train_throughput.py --rows 30000 --models dnn`) printed the figures in
-this module's `MEASURED` note below.
+Why (issue 4, measured): with a Criteo-sized table (1.29M rows x dim 10 = 12.9M parameters) the dense
+Adam update touches every row every step, although a batch of 4096 x 39 ids touches ~20k distinct
+rows. In a bare loop on this 2-core machine (../shared/docs/performance.md, idle) DNN training ran at
+23.1k samples/s with dense Adam (70 ms a step in the update alone), 35.2k with fused dense Adam and
+47.7k with sparse gradients + SparseAdam. With our models, `bench/train_throughput.py` section
+"embedding update" (DNN, 8,192 Zipf rows, one thread, machine shared with other jobs):
+    python bench/train_throughput.py --rows 8192 --models dnn --no-peer --update-steps 2 --threads 1
+    sparse grads + RowAdam (ours)     15,150 samples/s   table step 24.5 ms
+    sparse grads + torch SparseAdam   13,116 samples/s   table step 41.3 ms
+    dense fused Adam, whole table     12,276 samples/s   table step 21.2 ms (+ a dense 12.9M-float
+                                                          gradient to zero and fill every step)
+With two threads on the loaded machine an earlier RowAdam (index_add_ weight update) lost to dense
+Adam (3,954 vs 4,855/s): RowAdam is ~20 small parallel ops, each waiting for a busy second core.
+These are contended figures; the lead re-measures on an idle machine.
 
 Choices:
 - Dense parameters: `torch.optim.Adam`, `fused=True` where the build supports it for the device
@@ -15,20 +21,18 @@ Choices:
 - `FieldTable` weights (`lightfmp.nn.embedding`): their `.sparse` flag is set so the lookup yields a
   sparse gradient, and they go to `RowAdam` (`lightfmp.train.row_adam`): Adam's moments are updated
   only for rows the batch touched ("lazy Adam", as in TensorFlow's LazyAdamOptimizer and torch's
-  SparseAdam, but without SparseAdam's sort of the 160k looked-up ids per step). An untouched row keeps its
-  moments rather than decaying them; this changes the optimisation slightly, which is why the
+  SparseAdam, but without SparseAdam's sort of the 160k looked-up ids per step). An untouched row
+  keeps its moments rather than decaying them; this changes the optimisation slightly, which is why the
   accuracy benchmark compares test AUC with DeepCTR-Torch's dense Adam.
 - Embedding L2 (paper: 1e-5) is added to the loss as ``embed_l2 * sum(last_output ** 2) / batch``:
   only the rows the batch looked up, each counted once per occurrence, so the gradient stays sparse
-  and frequent values are regularised more (as in the DeepFM/xDeepFM reference TF code). Dense L2 over
+  and frequent values are regularised more. Dense L2 over
   the whole table (DeepCTR-Torch's choice) would touch every row and undo the sparse update's saving.
 - Extra param groups (Light-FMP's mask and Lagrange multipliers): a group with a positive lr joins
   the dense Adam; a group with a negative lr is gradient *ascent*: torch optimizers refuse a negative
   lr, so it goes to its own `Adam(lr=|lr|, maximize=True)`, whose step equals Adam with the negative
   lr (the moments see the flipped gradient; v is sign-free), i.e. the multipliers rise while the
   constraint is violated, as in LLM-Shearing's negative-lr param group.
-
-MEASURED: see the docstring of `bench/train_throughput.py` and the lead's final table.
 """
 from __future__ import annotations
 
