@@ -7,7 +7,7 @@ touched rows are found. A table's sparse gradient from `F.embedding(sparse=True)
 one row per looked-up id (4096 x 39 = 160k rows at batch 4096, of which ~20k distinct on Criteo-like
 data). SparseAdam coalesces it, which sorts the 160k indices; here the distinct rows come from a
 boolean "touched" mask over the table (`nonzero` returns them already sorted, O(table rows) bytes),
-duplicates are summed with one `index_add_` into a compact buffer, and the moments and weights are
+duplicates are summed with one flat `index_add_` into a compact buffer, and the moments and weights are
 gathered, updated and scattered back for those rows only. Measured on this 2-core machine while
 other jobs loaded it (1.29M x 10 table, batch 4096 x 39 Zipf ids), the step took about half of
 SparseAdam's time (281 vs 520 ms, both inflated by the load); `bench/train_throughput.py` compares
@@ -68,8 +68,12 @@ class RowAdam(torch.optim.Optimizer):
                 rows = touched.nonzero().squeeze(1)          # distinct touched rows, sorted
                 touched[rows] = False                        # reset the scratch mask for next step
                 pos[rows] = torch.arange(rows.numel(), device=p.device)
-                grad = torch.zeros(rows.numel(), p.shape[1], dtype=vals.dtype, device=p.device)
-                grad.index_add_(0, pos[idx], vals)           # sum duplicate ids
+                # Sum duplicate ids with a 1-D index_add_ over flat element positions: CPU index_add_
+                # on 2-D rows goes index by index, the 1-D form is one tight loop (~2x faster here).
+                width = p.shape[1]
+                flat = (pos[idx].unsqueeze(1) * width + torch.arange(width, device=p.device)).reshape(-1)
+                grad = torch.zeros(rows.numel() * width, dtype=vals.dtype, device=p.device)
+                grad = grad.index_add_(0, flat, vals.reshape(-1)).view(rows.numel(), width)
                 m = st["exp_avg"].index_select(0, rows).mul_(b1).add_(grad, alpha=1 - b1)
                 v = st["exp_avg_sq"].index_select(0, rows).mul_(b2).addcmul_(grad, grad, value=1 - b2)
                 st["exp_avg"].index_copy_(0, rows, m)
