@@ -7,7 +7,7 @@ dropped; ``hour`` (``YYMMDDHH``) becomes ``hour`` (hour of day), ``weekday`` (Mo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 
 from lightfmp.data.arrow import to_numpy, valid_mask
-from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, check_labels, dictionary_block, integer_block
-from lightfmp.data.sources.csvstream import CsvLayout, first_line, stream_csv
-from lightfmp.data.sources.files import data_files
+from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, check_labels, dictionary_block, integer_block
+from lightfmp.data.sources.csvfiles import CsvFilesSource
+from lightfmp.data.sources.csvstream import CsvLayout, first_line
 from lightfmp.errors import InputError
 
 COLUMNS = (
@@ -44,16 +44,12 @@ def split_hour(hour: np.ndarray, valid: np.ndarray, path: Path, line: int) -> tu
 
 
 @dataclass
-class AvazuSource(Source):
+class AvazuSource(CsvFilesSource):
     """Avazu CSV files (a file or a folder); see the module docstring for the protocol."""
-
-    input: str | Path
-    files: list[Path] = field(init=False)
 
     def __post_init__(self) -> None:
         self.dataset = "avazu"
-        self.files = data_files(self.input)
-        self._layouts = [self._layout(p) for p in self.files]
+        super().__post_init__()
 
     @staticmethod
     def _layout(path: Path) -> CsvLayout:
@@ -84,27 +80,21 @@ class AvazuSource(Source):
         need_hour = any(n in TIME_FIELDS for n in wanted)
         types: dict[str, pa.DataType] = {c: _STR for c in COLUMNS}
         types["hour"] = pa.int64()
-        left = rows
-        for path, layout in zip(self.files, self._layouts):
+        raw = [n for n in RAW_FIELDS if n in wanted]
+
+        def include(layout: CsvLayout) -> list[str]:
+            return (["click"] if "click" in layout.names else []) + (["hour"] if need_hour else []) + raw
+
+        for path, layout, line, batch in self._batches(types, include, rows):
             has_label = "click" in layout.names
-            include = (["click"] if has_label else []) + (["hour"] if need_hour else []) + [
-                n for n in RAW_FIELDS if n in wanted
-            ]
-            for line, batch in stream_csv(path, layout, types, include):
-                if left is not None:
-                    if left <= 0:
-                        return
-                    batch = batch.slice(0, left)
-                    left -= batch.num_rows
-                labels = check_labels(batch.column("click"), path, line, "click") if has_label else None
-                out: dict[str, FieldBlock] = {}
-                if need_hour:
-                    col = batch.column("hour")
-                    valid = valid_mask(col)
-                    h = to_numpy(col.fill_null(0)).astype(np.int64)
-                    for name, v in zip(TIME_FIELDS, split_hour(h, valid, path, line)):
-                        out[name] = integer_block(v, valid)
-                for n in RAW_FIELDS:
-                    if n in wanted:
-                        out[n] = dictionary_block(batch.column(n))
-                yield Block(path, line, labels, out, batch.num_rows)
+            labels = check_labels(batch.column("click"), path, line, "click") if has_label else None
+            out: dict[str, FieldBlock] = {}
+            if need_hour:
+                col = batch.column("hour")
+                valid = valid_mask(col)
+                h = to_numpy(col.fill_null(0)).astype(np.int64)
+                for name, v in zip(TIME_FIELDS, split_hour(h, valid, path, line)):
+                    out[name] = integer_block(v, valid)
+            for n in raw:
+                out[n] = dictionary_block(batch.column(n))
+            yield Block(path, line, labels, out, batch.num_rows)

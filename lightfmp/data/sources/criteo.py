@@ -11,7 +11,7 @@ cell is missing, a value of its own.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -21,9 +21,9 @@ import pyarrow as pa
 from lightfmp.data.arrow import to_numpy, valid_mask
 from lightfmp.data.bucketing import log2_bucket
 from lightfmp.data.schema import CATEGORICAL, NUMERIC
-from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, check_labels, dictionary_block, integer_block
-from lightfmp.data.sources.csvstream import CsvLayout, first_line, stream_csv
-from lightfmp.data.sources.files import data_files
+from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, check_labels, dictionary_block, integer_block
+from lightfmp.data.sources.csvfiles import CsvFilesSource
+from lightfmp.data.sources.csvstream import CsvLayout, first_line
 from lightfmp.errors import InputError
 
 NUMERIC_NAMES = [f"I{i}" for i in range(1, 14)]
@@ -54,16 +54,12 @@ def criteo_block(table: pa.Table | pa.RecordBatch, wanted: Sequence[FieldInfo]) 
 
 
 @dataclass
-class CriteoSource(Source):
+class CriteoSource(CsvFilesSource):
     """Raw Criteo files (a file or a folder of them); see the module docstring for the protocol."""
-
-    input: str | Path
-    files: list[Path] = field(init=False)
 
     def __post_init__(self) -> None:
         self.dataset = "criteo"
-        self.files = data_files(self.input)
-        self._layouts = [self._layout(p) for p in self.files]
+        super().__post_init__()
 
     @staticmethod
     def _layout(path: Path) -> CsvLayout:
@@ -90,15 +86,11 @@ class CriteoSource(Source):
         types: dict[str, pa.DataType] = {"label": _STR}
         types.update({n: pa.float64() for n in NUMERIC_NAMES})
         types.update({c: _STR for c in CATEGORICAL_NAMES})
-        left = rows
-        for path, layout in zip(self.files, self._layouts):
+
+        def include(layout: CsvLayout) -> list[str]:
+            return (["label"] if "label" in layout.names else []) + [f.name for f in wanted]
+
+        for path, layout, line, batch in self._batches(types, include, rows):
             has_label = "label" in layout.names
-            include = (["label"] if has_label else []) + [f.name for f in wanted]
-            for line, batch in stream_csv(path, layout, types, include):
-                if left is not None:
-                    if left <= 0:
-                        return
-                    batch = batch.slice(0, left)
-                    left -= batch.num_rows
-                labels = check_labels(batch.column("label"), path, line, "label") if has_label else None
-                yield Block(path, line, labels, criteo_block(batch, wanted), batch.num_rows)
+            labels = check_labels(batch.column("label"), path, line, "label") if has_label else None
+            yield Block(path, line, labels, criteo_block(batch, wanted), batch.num_rows)

@@ -1,0 +1,44 @@
+"""The part every delimited-text source shares: a file or folder of files, each with its own layout
+(header or not), streamed in bounded memory with an overall row limit."""
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import pyarrow as pa
+
+from lightfmp.data.sources.base import Source
+from lightfmp.data.sources.csvstream import CsvLayout, stream_csv
+from lightfmp.data.sources.files import data_files
+
+
+@dataclass
+class CsvFilesSource(Source):
+    """A Source over ``input`` (a file or a folder); subclasses give ``_layout(path)`` per file."""
+
+    input: str | Path
+    files: list[Path] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.files = data_files(self.input)
+        self._layouts = [self._layout(p) for p in self.files]
+
+    @staticmethod
+    @abstractmethod
+    def _layout(path: Path) -> CsvLayout:
+        """Delimiter, header and column names of one file (reads only its first line)."""
+
+    def _batches(self, types: dict[str, pa.DataType], include: Callable[[CsvLayout], Sequence[str]],
+                 rows: int | None) -> Iterator[tuple[Path, CsvLayout, int, pa.RecordBatch]]:
+        """(path, layout, first line, batch) over every file in order, at most ``rows`` rows in all."""
+        left = rows
+        for path, layout in zip(self.files, self._layouts):
+            for line, batch in stream_csv(path, layout, types, list(include(layout))):
+                if left is not None:
+                    if left <= 0:
+                        return
+                    batch = batch.slice(0, left)
+                    left -= batch.num_rows
+                yield path, layout, line, batch
