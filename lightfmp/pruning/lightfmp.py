@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,7 +18,10 @@ from lightfmp.models.config import ModelConfig
 from lightfmp.pruning.pretrain import PretrainConfig, PretrainResult, pretrain
 from lightfmp.pruning.slicing import prune_fields
 from lightfmp.runs import make_report, write_run
-from lightfmp.train import EvalResult, FitResult, TrainConfig, evaluate, fit, predict_logits, seed_everything
+from lightfmp.train import (EvalResult, FitResult, TrainConfig, distributed, evaluate, fit, predict_logits,
+                            seed_everything)
+from lightfmp.train.checkpoint import load_checkpoint, save_checkpoint
+from lightfmp.train.rows import Rows
 
 INITS = ("pretrained", "scratch")
 
@@ -36,6 +39,36 @@ def num_pruned_fields(num_fields: int, prune_ratio: float) -> int:
     if not 0.0 <= prune_ratio < 1.0:
         raise ValueError(f"prune_ratio must be in [0, 1), got {prune_ratio}")
     return min(int(math.floor(prune_ratio * num_fields + 0.5)), num_fields - 1)
+
+
+def _result_dict(pre: PretrainResult) -> dict[str, Any]:
+    """A PretrainResult as plain values (checkpoints load with weights_only=True)."""
+    d = asdict(pre)
+    d["keep_probability"] = torch.as_tensor(np.asarray(pre.keep_probability, dtype=np.float64))
+    d["log_alpha"] = torch.as_tensor(np.asarray(pre.log_alpha, dtype=np.float64))
+    return json_plain(d)
+
+
+def _result_from(d: dict[str, Any]) -> PretrainResult:
+    d = dict(d)
+    d["keep_probability"] = d["keep_probability"].numpy()
+    d["log_alpha"] = d["log_alpha"].numpy()
+    return PretrainResult(**d)
+
+
+def json_plain(d: dict[str, Any]) -> dict[str, Any]:
+    """Numpy scalars inside ``d`` as Python numbers (tensors left alone)."""
+    def conv(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        return v
+    return conv(d)
 
 
 def _load(data: Any) -> Any:
@@ -125,41 +158,87 @@ class LightFMP:
         return build_model(self.model, [pretrained.vocab_sizes[i] for i in keep], self.model_config)
 
     # ---- all three phases -----------------------------------------------------------------------
-    def fit(self, data: Any) -> "LightFMP":
-        """Run the three phases on a PreparedData (or a prepared folder path)."""
+    def identity(self, data: Any) -> dict[str, Any]:
+        """What a checkpoint of this run must match to be resumed (the run's options and its data)."""
+        schema = data.schema
+        return {**self.config(), "dataset": schema.dataset, "fields": list(schema.names),
+                "vocab_sizes": list(schema.vocab_sizes), "world_size": distributed.current().world}
+
+    def _continued_rows(self, data: Any, keep: Sequence[int]) -> Rows:
+        """train minus D_S, kept columns only, as a view: nothing is copied until batches are read."""
+        index = getattr(data, "pretrain_index", None)
+        if index is None:
+            Xc, yc = data.continued()
+            return Rows(Xc, yc, columns=tuple(keep))
+        X, y = data.split("train")
+        return Rows(X, y, columns=tuple(keep), exclude=np.asarray(index))
+
+    def fit(self, data: Any, checkpoint: str | Path | None = None, resume: bool = False) -> "LightFMP":
+        """Run the three phases on a PreparedData (or a prepared folder path).
+
+        ``checkpoint``: a file written (atomically, by rank 0) after phase 2 (phase "pruned": kept
+        fields, mask scores, the compact model) and after every epoch of phase 3 (phase "continued":
+        the trainer's whole state). ``resume=True`` reads it first and skips what it already holds, so
+        a killed run ends with the same kept fields and, up to floating-point, the same model.
+        Under torch.distributed every rank pretrains (seconds), rank 0's kept fields are broadcast and
+        rank 0's compact model is copied to every rank before continued training is wrapped in DDP.
+        """
         data = _load(data)
         schema = data.schema
-        t0 = time.perf_counter()
-        full, pre = self.pretrain(data)
-        m = schema.num_fields
-        k = num_pruned_fields(m, self.prune_ratio)
-        mask = full.gate.binary_mask(k)
-        keep = [int(i) for i in torch.nonzero(mask).flatten().tolist()]
-        params_before = count_parameters(full)
-        full.gate = None  # M_P has no masking layer (Section 2.4)
-        compact = self.compact_model(full, keep)
-        pt = time.perf_counter() - t0
+        info = distributed.current()
+        ident = self.identity(data)
+        ckpt = load_checkpoint(checkpoint, ident) if (resume and checkpoint is not None) else None
+        if ckpt is None:
+            t0 = time.perf_counter()
+            full, pre = self.pretrain(data)
+            k = num_pruned_fields(schema.num_fields, self.prune_ratio)
+            keep = [int(i) for i in torch.nonzero(full.gate.binary_mask(k)).flatten().tolist()]
+            keep = distributed.broadcast_object(keep)  # decided once, on rank 0
+            params_before = count_parameters(full)
+            full.gate = None  # M_P has no masking layer (Section 2.4)
+            compact = self.compact_model(full, keep)
+            distributed.broadcast_module(compact)
+            pt = time.perf_counter() - t0
+            pretrained: nn.Module | None = full
+            if checkpoint is not None and info.is_main:
+                save_checkpoint(checkpoint, ident, "pruned", keep=keep, pretrain=_result_dict(pre),
+                                params_before=params_before, pretrain_seconds=pt, model=compact.state_dict())
+            trainer_state = None
+        else:
+            keep, pre = [int(i) for i in ckpt["keep"]], _result_from(ckpt["pretrain"])
+            params_before, pt = int(ckpt["params_before"]), float(ckpt["pretrain_seconds"])
+            compact = build_model(self.model, [schema.vocab_sizes[i] for i in keep], self.model_config)
+            compact.load_state_dict(ckpt["model"])
+            pretrained = None  # not kept in checkpoints: M_T is only needed to build M_P
+            trainer_state = ckpt.get("trainer")
+
+        def save_epoch(state: dict[str, Any]) -> None:
+            if checkpoint is not None and info.is_main:
+                save_checkpoint(checkpoint, ident, "continued", keep=keep, pretrain=_result_dict(pre),
+                                params_before=params_before, pretrain_seconds=pt, model=state["model"], trainer=state)
 
         t1 = time.perf_counter()
-        Xc, yc = data.continued()
+        train_rows = self._continued_rows(data, keep)
         Xv, yv = data.split("valid")
-        train_split = (np.ascontiguousarray(np.asarray(Xc)[:, keep]), np.asarray(yc))
-        valid_split = (np.ascontiguousarray(np.asarray(Xv)[:, keep]), np.asarray(yv))
-        fit_result = fit(compact, train_split, valid_split, self.train_config, progress=self.progress)
+        fit_result = fit(compact, train_rows, Rows(Xv, yv, columns=tuple(keep)), self.train_config,
+                         progress=self.progress, phase="continued training", resume=trainer_state,
+                         on_epoch_end=save_epoch)
         ct = time.perf_counter() - t1
+        if trainer_state is not None:  # the interrupted run's time counts too
+            ct += float(trainer_state["elapsed_seconds"])
 
         self.schema_ = schema
         self.support_ = keep
         self.selected_fields_ = [schema.names[i] for i in keep]
         self.pruned_fields_ = [n for i, n in enumerate(schema.names) if i not in set(keep)]
         self.mask_scores_ = {n: float(s) for n, s in zip(schema.names, pre.keep_probability)}
-        self.pretrained_model_ = full  # M_T without its gate (the gate's scores are in pretrain_)
+        self.pretrained_model_ = pretrained  # M_T without its gate (None after a resume)
         self.model_ = compact
         self.pretrain_ = pre
         self.fit_result_: FitResult = fit_result
         self.params_before_ = params_before
         self.params_after_ = count_parameters(compact)
-        self.train_rows_ = int(len(yc))
+        self.train_rows_ = int(len(train_rows))
         self.pretrain_rows_ = self.pretrain_size
         self.timings_ = {"pretrain_seconds": pt, "continued_seconds": ct, "total_seconds": pt + ct}
         return self

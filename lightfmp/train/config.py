@@ -26,6 +26,10 @@ class TrainConfig:
         seed: seeds torch and numpy before the model is trained (and the epoch shuffles).
         eval_batch_size: batch size for evaluation only (no gradients, so larger is cheaper).
         threads: torch intra-op threads on CPU; None keeps torch's default.
+        in_memory_max_bytes: a training split whose int32 ids fit in this many bytes is copied to the
+            device once and shuffled whole (`DeviceBatches`); a larger one is streamed chunk by chunk from
+            its memory map (`StreamBatches`), as is every split of a data-parallel run.
+        stream_chunk_rows: rows read (and shuffled together) per chunk when streaming.
     """
 
     lr: float = 1e-3
@@ -39,6 +43,8 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 65536
     threads: int | None = None
+    in_memory_max_bytes: int = 2 << 30
+    stream_chunk_rows: int = 1 << 18
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
@@ -49,6 +55,8 @@ class TrainConfig:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.patience < 0:
             raise ValueError(f"patience must be >= 0, got {self.patience}")
+        if self.in_memory_max_bytes < 0 or self.stream_chunk_rows < 1:
+            raise ValueError("in_memory_max_bytes must be >= 0 and stream_chunk_rows >= 1")
         if self.embed_l2 < 0 or self.weight_decay < 0:
             raise ValueError("embed_l2 and weight_decay must be >= 0")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):

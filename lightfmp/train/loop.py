@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -19,7 +19,9 @@ from lightfmp.metrics import auc as auc_score
 from lightfmp.metrics import logloss as logloss_score
 from lightfmp.metrics import sigmoid
 from lightfmp.timing import Stopwatch, throughput
-from lightfmp.train.batching import DeviceBatches, to_tensors
+from lightfmp.train import distributed
+from lightfmp.train.batching import to_tensors
+from lightfmp.train.rows import Rows
 from lightfmp.train.optim import CompositeOptimizer, embedding_l2, l2_tables
 
 
@@ -49,15 +51,19 @@ def show_progress(progress: bool) -> bool:
     return bool(progress) and sys.stderr.isatty()
 
 
-def train_epoch(model: nn.Module, batches: DeviceBatches, optimizer: CompositeOptimizer, *, epoch: int,
-                embed_l2: float = 0.0, extra_loss: Callable[[], Tensor] | None = None,
-                progress: bool = False, stopwatch: Stopwatch | None = None) -> EpochResult:
+def train_epoch(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], optimizer: CompositeOptimizer, *,
+                epoch: int, embed_l2: float = 0.0, extra_loss: Callable[[], Tensor] | None = None,
+                progress: bool = False, stopwatch: Stopwatch | None = None, phase: str = "training",
+                after_backward: Callable[[], None] | None = None) -> EpochResult:
     """Train `model` for one pass over `batches` with BCE on logits (+ embedding L2 + `extra_loss()`).
 
-    Raises NonFiniteLossError naming the epoch and step (1-based) of the first NaN/inf loss.
+    `batches` is a `DeviceBatches` or `StreamBatches` (anything with `__len__`, `device` and `num_rows`);
+    `model` may be a DDP wrapper. `after_backward` runs between backward and the optimizer step (the
+    sparse table-gradient all-reduce of data-parallel runs).
+    Raises NonFiniteLossError naming the phase, epoch and step (1-based) of the first NaN/inf loss.
     """
     model.train()
-    tables = l2_tables(model) if embed_l2 > 0 else []
+    tables = l2_tables(getattr(model, "module", model)) if embed_l2 > 0 else []
     device = batches.device
     sw = stopwatch or Stopwatch(device)
     start_seconds = sw.seconds
@@ -72,8 +78,8 @@ def train_epoch(model: nn.Module, batches: DeviceBatches, optimizer: CompositeOp
         bad = ~torch.isfinite(window)
         if bool(bad.any()):
             step = checked + int(bad.nonzero()[0, 0]) + 1
-            raise NonFiniteLossError(f"training loss is {window[step - checked - 1].item()} at epoch {epoch}, "
-                                     f"step {step} of {steps}: lower the learning rate or check the inputs")
+            raise NonFiniteLossError(f"{phase}: the loss is {window[step - checked - 1].item()} at epoch {epoch}, "
+                                     f"step {step} of {steps}; lower the learning rate or check the inputs")
 
     with sw.time():
         for step, (xb, yb) in enumerate(batches):
@@ -91,6 +97,8 @@ def train_epoch(model: nn.Module, batches: DeviceBatches, optimizer: CompositeOp
                 checked = step + 1
             optimizer.zero_grad()
             loss.backward()
+            if after_backward is not None:
+                after_backward()
             optimizer.step()
             bar.update(1)
         check(steps)
@@ -116,6 +124,38 @@ def predict_logits(model: nn.Module, X: np.ndarray | Tensor, batch_size: int = 6
     finally:
         model.train(was_training)
     return out.cpu().numpy().astype(np.float64), sw.seconds
+
+
+@torch.no_grad()
+def evaluate_rows(model: nn.Module, rows: Rows, batch_size: int = 65536, device: str = "cpu") -> EvalResult:
+    """AUC and logloss over the whole of ``rows``, read a batch at a time (memory maps stay on disk).
+
+    Under torch.distributed each rank scores its contiguous shard and the logits and labels are
+    gathered in rank order, so every rank computes the metrics of the whole split (not a mean of
+    per-rank metrics) and takes the same early-stopping decision. `seconds` is this rank's forward time.
+    """
+    info = distributed.current()
+    lo, hi = rows.shard(info.rank, info.world)
+    was_training = model.training
+    model.eval()
+    logits, labels = [], []
+    sw = Stopwatch(device)
+    try:
+        for i in range(lo, hi, batch_size):
+            X, y = rows.take(i, min(i + batch_size, hi))
+            xb = torch.from_numpy(X).to(device)
+            with sw.time():
+                logits.append(model(xb).float())
+            labels.append(torch.from_numpy(y).to(device))
+    finally:
+        model.train(was_training)
+    local = sum(int(t.numel()) for t in labels)
+    empty = torch.zeros(0, device=device)
+    z = distributed.gather_rows(torch.cat(logits) if logits else empty).cpu().numpy().astype(np.float64)
+    y_all = distributed.gather_rows(torch.cat(labels) if labels else empty).cpu().numpy()
+    probs = sigmoid(z)
+    return EvalResult(auc=auc_score(y_all, probs), logloss=logloss_score(y_all, probs),
+                      seconds=sw.seconds, samples_per_second=throughput(local, sw.seconds))
 
 
 def evaluate(model: nn.Module, X: np.ndarray | Tensor, y: np.ndarray | Tensor, batch_size: int = 65536,

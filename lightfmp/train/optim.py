@@ -85,6 +85,15 @@ class CompositeOptimizer:
         for opt in self.optimizers:
             opt.step()
 
+    def state_dict(self) -> list[dict[str, Any]]:
+        return [opt.state_dict() for opt in self.optimizers]
+
+    def load_state_dict(self, states: list[dict[str, Any]]) -> None:
+        if len(states) != len(self.optimizers):
+            raise ValueError(f"optimizer state for {len(states)} optimizers, this one has {len(self.optimizers)}")
+        for opt, st in zip(self.optimizers, states):
+            opt.load_state_dict(st)
+
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig,
                     extra_param_groups: Iterable[dict[str, Any]] = ()) -> CompositeOptimizer:

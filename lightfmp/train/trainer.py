@@ -14,6 +14,12 @@ Choices:
   initialisation call `seed_everything(seed)` before building the model.
 - `train_seconds` is pure training (device-synchronised, the validation passes excluded);
   `total_seconds` is the wall clock of the whole call, validation and state copies included.
+- Checkpoints: `fit` itself writes no files. After each epoch it hands `on_epoch_end` its whole state
+  (weights, optimizer moments, the shuffle generator, the global random generators, history, best
+  state and patience counter), and `resume=` that state continues as if never interrupted; the
+  caller (the CLI verbs, `LightFMP`) writes and reads the files (`lightfmp.train.checkpoint`).
+- Data too large for memory, and data-parallel runs, stream batches from the memory map
+  (`make_batches`, `lightfmp.train.streaming`); DDP details in `lightfmp.train.distributed`.
 - The FieldTable `.sparse` flags are restored after training, so `fit` leaves the model as it found it
   apart from its weights.
 """
@@ -30,10 +36,14 @@ import torch
 from torch import Tensor, nn
 
 from lightfmp.timing import Stopwatch, throughput
-from lightfmp.train.batching import DeviceBatches, to_tensors
+from lightfmp.train import distributed
+from lightfmp.train.batching import DeviceBatches
+from lightfmp.train.checkpoint import capture_rng, restore_rng
 from lightfmp.train.config import TrainConfig
-from lightfmp.train.loop import evaluate, train_epoch
+from lightfmp.train.loop import evaluate_rows, train_epoch
 from lightfmp.train.optim import build_optimizer, field_tables
+from lightfmp.train.rows import Rows
+from lightfmp.train.streaming import StreamBatches
 
 Split = tuple[Any, Any]
 
@@ -64,72 +74,129 @@ def _state_copy(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
-def fit(model: nn.Module, train: Split, valid: Split | None, cfg: TrainConfig,
+def make_batches(rows: Rows, cfg: TrainConfig, info: distributed.DistInfo) -> DeviceBatches | StreamBatches:
+    """In-memory batches while the split fits `cfg.in_memory_max_bytes` on one process, else streamed
+    from the memory map (and always under torch.distributed, where each rank reads its own shard)."""
+    if not info.active and rows.nbytes <= cfg.in_memory_max_bytes:
+        X, y = rows.load()
+        return DeviceBatches(X, y, cfg.batch_size, device=cfg.device, seed=cfg.seed)
+    per_rank = max(1, cfg.batch_size // info.world)
+    return StreamBatches(rows, per_rank, device=cfg.device, seed=cfg.seed + 7919 * info.rank, rank=info.rank,
+                         world=info.world, chunk_rows=cfg.stream_chunk_rows)
+
+
+def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: TrainConfig,
         extra_loss: Callable[[], Tensor] | None = None, extra_param_groups: Iterable[dict[str, Any]] = (),
-        progress: bool = True) -> FitResult:
-    """Train `model` in place on `train` = (X [N, F] ids, y [N]) and return what happened.
+        progress: bool = True, *, phase: str = "training", resume: dict[str, Any] | None = None,
+        on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
+    """Train `model` in place on `train` and return what happened.
 
     Args:
         model: any module mapping int ids [B, F] to logits [B].
-        train, valid: (X, y) pairs (numpy, memmap or tensors); valid may be None (no early stopping).
+        train, valid: `Rows` views or (X, y) pairs (numpy, memmap or tensors); valid may be None (no
+            early stopping).
         cfg: TrainConfig.
         extra_loss: zero-argument callable returning a scalar added to every step's loss
             (Light-FMP's Lagrangian term, eq. 4-5); called after the forward pass of that step.
         extra_param_groups: optimizer param groups {"params", "lr", ...}; a negative lr is gradient
             ascent (see `lightfmp.train.optim`).
         progress: tqdm bars on stderr (only if stderr is a terminal).
+        phase: named in the error raised when the loss turns NaN or infinite.
+        resume: a state `on_epoch_end` was given earlier (from a checkpoint): training continues after
+            its epoch with its weights, optimizer moments, random generators, history and best state.
+        on_epoch_end: called on every rank after each epoch with the full trainer state (CPU tensors and
+            plain values); the caller writes it as a checkpoint.
+
+    Under torch.distributed (`lightfmp.train.distributed`) the model is wrapped in DDP for the dense
+    parameters, table gradients are all-reduced sparsely, each rank streams its shard of `train`, and
+    validation metrics are computed over the whole split on every rank.
     """
     t_start = time.perf_counter()
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
     seed_everything(cfg.seed)
     device = cfg.device
+    info = distributed.current()
     model.to(device)
-    sparse_before = [t.sparse for t in field_tables(model)]
-    optimizer = build_optimizer(model, cfg, extra_param_groups)
-    batches = DeviceBatches(train[0], train[1], cfg.batch_size, device=device, seed=cfg.seed)
-    if valid is not None:
-        Xv, yv = to_tensors(valid[0], valid[1], device)
-        y_np = yv.cpu().numpy()
+    tables = field_tables(model)
+    sparse_before = [t.sparse for t in tables]
+    train_cfg = cfg
+    if info.active and info.backend == "nccl" and cfg.sparse_embeddings:
+        from dataclasses import replace
+
+        train_cfg = replace(cfg, sparse_embeddings=False)  # NCCL has no sparse all-reduce: DDP averages the tables
+    optimizer = build_optimizer(model, train_cfg, extra_param_groups)
+    batches = make_batches(Rows.of(train), cfg, info)
+    valid_rows = Rows.of(valid) if valid is not None else None
+    by_auc = True
+    if valid_rows is not None:
+        y_np = np.asarray(valid_rows.y)
         by_auc = bool((y_np > 0.5).any() and (y_np <= 0.5).any())
     train_sw, eval_sw = Stopwatch(device), Stopwatch(device)
+    if info.active:
+        distributed.broadcast_module(model)
+    net = distributed.wrap(model, tables, device)
+    sync = (lambda: distributed.sync_table_grads(tables)) if info.active else None
 
     history: list[dict[str, float]] = []
     best_key: tuple[float, ...] = (-math.inf,)
     best_epoch, best_state = 0, None
     best_auc, best_ll = float("nan"), float("nan")
-    since_best = 0
+    since_best, first_epoch, stopped = 0, 1, False
+    elapsed_before = 0.0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        batches.generator.set_state(resume["batch_generator"])
+        restore_rng(resume["rng"])
+        history = list(resume["history"])
+        best_key, best_epoch, best_state = tuple(resume["best_key"]), resume["best_epoch"], resume["best_state"]
+        best_auc, best_ll, since_best = resume["best_val_auc"], resume["best_val_logloss"], resume["since_best"]
+        train_sw.seconds, eval_sw.seconds = resume["train_seconds"], resume["eval_seconds"]
+        elapsed_before, stopped = resume["elapsed_seconds"], resume["stopped"]
+        first_epoch = int(resume["epoch"]) + 1
     try:
-        for epoch in range(1, cfg.epochs + 1):
-            ep = train_epoch(model, batches, optimizer, epoch=epoch, embed_l2=cfg.embed_l2, extra_loss=extra_loss,
-                             progress=progress, stopwatch=train_sw)
+        for epoch in range(first_epoch, cfg.epochs + 1):
+            if stopped:
+                break
+            ep = train_epoch(net, batches, optimizer, epoch=epoch, embed_l2=cfg.embed_l2, extra_loss=extra_loss,
+                             progress=progress and info.is_main, stopwatch=train_sw, phase=phase,
+                             after_backward=sync)
             row: dict[str, float] = {"epoch": epoch, "loss": ep.loss, "seconds": ep.seconds,
-                                     "samples_per_second": throughput(ep.samples, ep.seconds)}
-            if valid is None:
-                history.append(row)
+                                     "samples_per_second": throughput(ep.samples * info.world, ep.seconds)}
+            if valid_rows is None:
                 best_epoch = epoch
-                continue
-            with eval_sw.time():
-                res = evaluate(model, Xv, yv, cfg.eval_batch_size, device)
-            row.update(val_auc=res.auc, val_logloss=res.logloss)
-            history.append(row)
-            key = (res.auc, -res.logloss) if by_auc else (-res.logloss,)  # ties on AUC: lower logloss wins
-            if key > best_key:
-                best_key, best_epoch, best_auc, best_ll = key, epoch, res.auc, res.logloss
-                best_state = _state_copy(model)
-                since_best = 0
             else:
-                since_best += 1
-                if since_best >= cfg.patience:
-                    break
+                with eval_sw.time():
+                    res = evaluate_rows(model, valid_rows, cfg.eval_batch_size, device)
+                row.update(val_auc=res.auc, val_logloss=res.logloss)
+                key = (res.auc, -res.logloss) if by_auc else (-res.logloss,)  # ties on AUC: lower logloss wins
+                if key > best_key:
+                    best_key, best_epoch, best_auc, best_ll = key, epoch, res.auc, res.logloss
+                    best_state = _state_copy(model)
+                    since_best = 0
+                else:
+                    since_best += 1
+                    stopped = since_best >= cfg.patience
+            row["samples"] = ep.samples * info.world
+            history.append(row)
+            if on_epoch_end is not None:
+                on_epoch_end({
+                    "epoch": epoch, "model": _state_copy(model), "optimizer": optimizer.state_dict(),
+                    "batch_generator": batches.generator.get_state(), "rng": capture_rng(),
+                    "history": history, "best_key": list(best_key), "best_epoch": best_epoch,
+                    "best_state": best_state, "best_val_auc": best_auc, "best_val_logloss": best_ll,
+                    "since_best": since_best, "stopped": stopped, "train_seconds": train_sw.seconds,
+                    "eval_seconds": eval_sw.seconds,
+                    "elapsed_seconds": elapsed_before + time.perf_counter() - t_start})
         if best_state is not None:
             model.load_state_dict(best_state)
     finally:
-        for t, flag in zip(field_tables(model), sparse_before):
+        for t, flag in zip(tables, sparse_before):
             t.sparse = flag
-    samples = sum(batches.num_rows for _ in history)
+    samples = sum(int(r.get("samples", 0)) for r in history)
     return FitResult(best_val_auc=best_auc, best_epoch=best_epoch, epochs_run=len(history),
                      train_seconds=train_sw.seconds, eval_seconds=eval_sw.seconds,
-                     total_seconds=time.perf_counter() - t_start,
+                     total_seconds=elapsed_before + time.perf_counter() - t_start,
                      samples_per_second=throughput(samples, train_sw.seconds),
                      best_val_logloss=best_ll, history=history)

@@ -60,12 +60,12 @@ def test_early_stopping_restores_best_state(tiny, splits, monkeypatch):
     scores = iter([0.6, 0.9, 0.7, 0.65, 0.95])  # best at epoch 2, patience 2 stops after epoch 4
     snapshots = {}
 
-    def fake_evaluate(model, X, y, batch_size, device):
+    def fake_evaluate(model, rows, batch_size, device):
         epoch = len(snapshots) + 1
         snapshots[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
         return EvalResult(auc=next(scores), logloss=0.5, seconds=0.0, samples_per_second=0.0)
 
-    monkeypatch.setattr(trainer, "evaluate", fake_evaluate)
+    monkeypatch.setattr(trainer, "evaluate_rows", fake_evaluate)
     res = fit(tiny, train, valid, TrainConfig(lr=1e-2, batch_size=512, epochs=5, patience=2), progress=False)
     assert res.best_epoch == 2 and res.epochs_run == 4 and res.best_val_auc == 0.9
     assert [h["val_auc"] for h in res.history] == [0.6, 0.9, 0.7, 0.65]

@@ -1,0 +1,169 @@
+"""Data-parallel training on torch.distributed: process group, DDP wrapping, sparse table gradients.
+
+Started by torchrun (``torchrun --nproc_per_node=N -m lightfmp train ...``), which sets RANK,
+WORLD_SIZE, LOCAL_RANK and the rendezvous address in the environment; `init_from_env` joins the group
+(gloo on CPU, nccl on CUDA). Without those variables everything here is a single-process no-op, so
+the trainer has one code path.
+
+Choices:
+- Dense parameters are synchronised by `DistributedDataParallel` (bucketed all-reduce, overlapped
+  with the backward pass). The embedding tables (`FieldTable`) are not: DDP recognises sparse
+  gradients only on `nn.Embedding`/`nn.EmbeddingBag` modules, and a dense all-reduce of a Criteo-size
+  table (millions of rows) each step would cost more than the step. So the tables are excluded from
+  DDP (`_set_params_and_buffers_to_ignore_for_model`, the hook TorchRec uses for the same reason) and
+  their row-sparse gradients are all-reduced by `sync_table_grads` after backward: gloo sums sparse
+  COO tensors (indices and values are gathered, duplicates kept, which `RowAdam` sums anyway), then
+  the values are divided by the world size to match DDP's mean. NCCL has no sparse all-reduce: on
+  CUDA the trainer switches the tables to dense gradients and lets DDP average them.
+- The global batch is `--batch-size`: each rank trains on batch_size / world rows a step, so N ranks
+  take the same optimisation steps as one process (the same learning-rate schedule and AUC).
+- Metrics over the whole split: each rank scores its contiguous shard, the logits are gathered in
+  rank order (`gather_rows`), and every rank computes the same AUC, hence the same early-stopping
+  decision.
+- Initial weights: DDP broadcasts rank 0's dense parameters at wrap time; `broadcast_module` also
+  sends the tables (and everything else), so ranks start identical however the model was built.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """This process's place in the group (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world: int = 1
+    backend: str = ""
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def current() -> DistInfo:
+    """The group this process has joined, or a single-process DistInfo."""
+    if dist.is_available() and dist.is_initialized():
+        return DistInfo(dist.get_rank(), dist.get_world_size(), str(dist.get_backend()))
+    return DistInfo()
+
+
+def init_from_env(device: str = "cpu") -> DistInfo:
+    """Join the process group torchrun describes in the environment (no-op when WORLD_SIZE <= 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or not dist.is_available():
+        return current()
+    if not dist.is_initialized():
+        backend = "nccl" if str(device).startswith("cuda") else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group(backend, timeout=timedelta(minutes=60))
+    return current()
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if current().active:
+        dist.barrier()
+
+
+def table_param_names(model: nn.Module, tables: list[nn.Module]) -> list[str]:
+    """Fully qualified names of the tables' weights inside ``model``."""
+    ids = {id(t.weight) for t in tables}
+    return [name for name, p in model.named_parameters() if id(p) in ids]
+
+
+def wrap(model: nn.Module, tables: list[nn.Module], device: str) -> nn.Module:
+    """``model`` inside DDP, its sparse tables left to `sync_table_grads` (see module docstring)."""
+    info = current()
+    if not info.active:
+        return model
+    sparse = [t for t in tables if getattr(t, "sparse", False)]
+    if sparse:
+        nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(
+            model, table_param_names(model, sparse))
+    device_ids = [torch.device(device).index or 0] if str(device).startswith("cuda") else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
+
+
+def sync_table_grads(tables: list[nn.Module]) -> None:
+    """Average the sparse table gradients over ranks (sum by sparse all-reduce, then / world)."""
+    info = current()
+    if not info.active:
+        return
+    for t in tables:
+        g = t.weight.grad
+        if g is None or not g.is_sparse:
+            continue
+        dist.all_reduce(g)
+        g._values().div_(info.world)
+
+
+def broadcast_module(model: nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s parameters and buffers into every rank's ``model``."""
+    if not current().active:
+        return
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            dist.broadcast(t.data, src)
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s ``obj`` (picklable) on every rank."""
+    if not current().active:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src)
+    return box[0]
+
+
+def gather_rows(local: Tensor) -> Tensor:
+    """Concatenate every rank's 1-D ``local`` in rank order (lengths may differ by rank)."""
+    info = current()
+    if not info.active:
+        return local
+    n = torch.tensor([local.numel()], dtype=torch.long, device=local.device)
+    sizes = [torch.zeros_like(n) for _ in range(info.world)]
+    dist.all_gather(sizes, n)
+    longest = int(max(s.item() for s in sizes))
+    padded = torch.zeros(longest, dtype=local.dtype, device=local.device)
+    padded[:local.numel()] = local
+    parts = [torch.zeros_like(padded) for _ in range(info.world)]
+    dist.all_gather(parts, padded)
+    return torch.cat([p[:int(s.item())] for p, s in zip(parts, sizes)])
+
+
+def state_digest(model: nn.Module) -> str:
+    """SHA-1 of every parameter's and buffer's bytes, in state-dict order: equal weights, equal digest."""
+    h = hashlib.sha1()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def all_digests(model: nn.Module) -> list[str]:
+    """`state_digest` of every rank, in rank order (a check that the ranks ended identical)."""
+    digest = state_digest(model)
+    info = current()
+    if not info.active:
+        return [digest]
+    out: list[Any] = [None] * info.world
+    dist.all_gather_object(out, digest)
+    return [str(d) for d in out]
