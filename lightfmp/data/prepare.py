@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import queue
 import shutil
 import sys
+import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +32,7 @@ from lightfmp.data.arrow import string_array
 from lightfmp.data.dataset import PreparedData
 from lightfmp.data.schema import FieldSpec, Schema
 from lightfmp.data.sources import Source, make_source, source_options
-from lightfmp.data.sources.base import masked_array
+from lightfmp.data.sources.base import Block, FieldBlock, masked_array
 from lightfmp.data.split import SPLITS, draw_pretrain, stratified_split
 from lightfmp.data.vocab import FieldEncoder, ValueCounter, build_vocab
 from lightfmp.errors import InputError
@@ -151,8 +153,11 @@ def _count_pass(source: Source, spill: Path, fields, rows: int | None, min_count
                 where: object) -> tuple[np.ndarray, dict[str, pa.Array], dict[str, int], list[tuple[int, Path]]]:
     """Labels, vocabularies, missing counts, and the spilled groups (rows, path) in file order.
 
-    Each group's codes go to ``spill/<k>.npy`` (int32 [n, F], Fortran order so a field is one
-    contiguous column) and its distinct values to ``spill/<k>.pkl``, so the raw input is parsed once.
+    Each group's codes go to ``spill/<k>.codes`` (raw int32) and its distinct values to ``spill/<k>.pkl``, so
+    the raw input is parsed once. The codes are row-major int32 [n, F] and already offset into the
+    concatenation of the fields' lookup tables (``1 + code`` plus, for field j, the sum over the
+    fields before j of ``1 + len(values)``; see ``FieldEncoder.table``), so pass 2 encodes a group
+    with one gather into C-ordered rows, ready to write.
     """
     names = [f.name for f in fields]
     counters = {n: ValueCounter() for n in names}
@@ -160,19 +165,17 @@ def _count_pass(source: Source, spill: Path, fields, rows: int | None, min_count
     groups: list[tuple[int, Path]] = []
     first_path = None
     with _bar(progress, "prepare: reading", None) as bar:
-        for k, block in enumerate(source.blocks(rows=rows)):
+        for k, block in enumerate(_prefetch(source.blocks(rows=rows))):
             first_path = first_path or block.path
             if block.labels is None:
                 raise InputError(f"expected a label column ({source.label!r}) to prepare training data", block.path)
             labels.append(block.labels)
-            codes = np.empty((block.num_rows, len(names)), dtype=np.int32, order="F")
-            for j, n in enumerate(names):
-                fb = block.fields[n]
+            parts = [block.fields[n] for n in names]
+            for n, fb in zip(names, parts):
                 counters[n].add(fb)
-                codes[:, j] = fb.codes
-            np.save(spill / f"{k}.npy", codes)
+            _row_major(parts, block.num_rows).tofile(spill / f"{k}.codes")
             with open(spill / f"{k}.pkl", "wb") as fh:
-                pickle.dump([block.fields[n].values for n in names], fh, protocol=5)
+                pickle.dump([fb.values for fb in parts], fh, protocol=5)
             groups.append((block.num_rows, spill / str(k)))
             bar.update(block.num_rows)
     y = np.concatenate(labels) if labels else np.zeros(0, np.float32)
@@ -182,13 +185,88 @@ def _count_pass(source: Source, spill: Path, fields, rows: int | None, min_count
     return y, vocabs, {n: counters[n].missing for n in names}, groups
 
 
+_CHUNK_ROWS = 8192  # rows per cache-sized tile of the column -> row transpose (1.3 MB for 39 int32 fields)
+
+
+def _row_major(parts: list[FieldBlock], n: int) -> np.ndarray:
+    """int32 [n, F] C-ordered, column j = ``parts[j].codes + 1 + base_j`` (``_count_pass``).
+
+    Filled in tiles of ``_CHUNK_ROWS`` rows: writing whole columns into a row-major matrix strides
+    over all of it once per field (measured 3.6x slower than the tiles for 2^19 rows x 39 fields).
+    """
+    sizes = [1 + len(fb.values) for fb in parts]
+    bases = [1 + int(b) for b in np.cumsum([0] + sizes[:-1])]  # Python ints: the add stays int32
+    if sum(sizes) >= 2**31:
+        raise InputError(f"a group of {n} rows has {sum(sizes)} distinct values; too many for int32 codes")
+    out = np.empty((n, len(parts)), dtype=np.int32)
+    for s in range(0, n, _CHUNK_ROWS):
+        e = min(s + _CHUNK_ROWS, n)
+        for j, fb in enumerate(parts):
+            np.add(fb.codes[s:e], bases[j], out=out[s:e, j])
+    return out
+
+
+def _prefetch(blocks: Iterator[Block]) -> Iterator[Block]:
+    """``blocks``, produced one block ahead by a background thread.
+
+    Parsing (pyarrow's threads) and building a block's field codes (numpy) release the GIL, so the
+    next block is read while this one is counted and spilled: on two cores the two overlap instead
+    of taking turns. The queue holds one finished block, so memory grows by one group at most.
+    An error in the producer (an ``InputError`` naming a line) is re-raised here, in order; when
+    the consumer stops early the producer is told to stop and joined.
+    """
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for b in blocks:
+                while not stop.is_set():
+                    try:
+                        q.put((b, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put((done, exc))
+        finally:
+            close = getattr(blocks, "close", None)
+            if close is not None:
+                close()
+
+    t = threading.Thread(target=produce, name="lightfmp-prepare-read", daemon=True)
+    t.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # drain so a producer blocked on put() sees the stop flag
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        t.join()
+
+
 def _encode_pass(tmp: Path, groups: list[tuple[int, Path]], names: list[str], vocabs: dict[str, pa.Array],
                  code: np.ndarray, sizes: np.ndarray, progress: bool) -> None:
     """Encode the spilled groups and write each split's rows at their final positions.
 
-    Rows of a group are gathered in split order (a stable argsort of the split codes), so each
-    split's share is one contiguous slice, appended to its file with ``os.pwrite``: plain writes
-    keep the output out of this process's resident memory (a memmap would count every page).
+    Per group: the fields' lookup tables of its distinct values are concatenated, the spilled rows
+    are put in split order (a stable argsort of the split codes, so each split's share is one
+    contiguous slice) and encoded with one gather, and each slice is appended to its file with
+    ``os.pwrite``: plain writes keep the output out of this process's resident memory (a memmap
+    would count every page).
     """
     encoders = [FieldEncoder(vocabs[n]) for n in names]
     F = len(names)
@@ -202,21 +280,20 @@ def _encode_pass(tmp: Path, groups: list[tuple[int, Path]], names: list[str], vo
     try:
         with _bar(progress, "prepare: encoding", len(code)) as bar:
             for n, stem in groups:
-                codes = np.load(stem.with_suffix(".npy"), mmap_mode="r")
                 with open(stem.with_suffix(".pkl"), "rb") as fh:
                     values = pickle.load(fh)
+                table = np.concatenate([e.table(v) for e, v in zip(encoders, values)])
                 cb = code[row:row + n]
                 order = np.argsort(cb, kind="stable")
                 counts = np.bincount(cb, minlength=3)
-                xb = np.empty((n, F), dtype=np.int32)
-                for j in range(F):
-                    xb[:, j] = encoders[j].encode_codes(values[j], codes[:, j][order])
+                codes = np.fromfile(stem.with_suffix(".codes"), dtype=np.int32).reshape(n, F)
+                xb = table[codes.take(order, axis=0)]
                 del codes
                 start = 0
                 for i in range(3):
                     part = xb[start:start + counts[i]]
                     if len(part):
-                        os.pwrite(files[i], part.tobytes(), offsets[i])
+                        _pwrite_all(files[i], memoryview(part).cast("B"), offsets[i])
                         offsets[i] += part.nbytes
                     start += counts[i]
                 row += n
@@ -224,6 +301,13 @@ def _encode_pass(tmp: Path, groups: list[tuple[int, Path]], names: list[str], vo
     finally:
         for fd in files:
             os.close(fd)
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    """``os.pwrite`` until every byte is written (one call may write less, e.g. over 2 GB on Linux)."""
+    while len(data):
+        k = os.pwrite(fd, data, offset)
+        data, offset = data[k:], offset + k
 
 
 def _write_vocab(path: Path, names: list[str], vocabs: dict[str, pa.Array]) -> None:
