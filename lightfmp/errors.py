@@ -15,3 +15,11 @@ class InputError(Exception):
         prefix = ":".join(where[:1]) + (", " + ", ".join(where[1:]) if len(where) > 1 else "")
         super().__init__(f"{prefix}: {message}" if prefix else message)
         self.path, self.line, self.column = path, line, column
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training diverged: the loss became NaN or infinite (too high a learning rate, or bad inputs).
+
+    The message names the phase, the epoch and the step; the CLI prints it as one line (exit 1) and
+    says which checkpoint, if any, holds the last good state.
+    """

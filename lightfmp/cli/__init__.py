@@ -1,7 +1,8 @@
 """`lightfmp` command line: one module per verb, loaded only when that verb runs.
 
 Every verb module defines a click command named ``command``. Errors a user can fix
-(``InputError``) become one line on stderr and exit status 2, never a traceback.
+(``InputError``) become one line on stderr and exit status 2, never a traceback; a diverged
+training run (``NonFiniteLossError``) is one line and exit status 1.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 
 import click
 
-from lightfmp.errors import InputError
+from lightfmp.errors import InputError, NonFiniteLossError
 
 VERBS = {
     "demo": "Run Light-FMP end to end on the embedded synthetic data set and print the table.",
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     except InputError as exc:
         click.echo(f"lightfmp: error: {exc}", err=True)
         sys.exit(2)
+    except NonFiniteLossError as exc:
+        click.echo(f"lightfmp: error: {exc}", err=True)
+        sys.exit(1)
     except click.exceptions.Abort:
         click.echo("lightfmp: aborted", err=True)
         sys.exit(130)

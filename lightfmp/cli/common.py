@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -121,15 +123,60 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 
 
 def open_prepared(args: CommonArgs, pretrain_size: int = 2000) -> Any:
-    """The PreparedData for --data, or for --format/--input/--rows (prepared on the fly and cached)."""
+    """The PreparedData for --data, or for --format/--input/--rows (prepared on the fly and cached).
+
+    Under torchrun, rank 0 prepares (or finds) the cached folder first and the other ranks open it
+    after a barrier, so no two processes write the same cache entry.
+    """
     from lightfmp.data.open import open_data
+    from lightfmp.train import distributed
 
     if args.data is None and args.fmt is None:
         raise InputError("expected --data DIR, or --format F with --input PATH (or --rows N for synthetic)")
     if args.data is not None and (args.fmt is not None or args.input is not None):
         raise InputError("--data: give either --data or --format/--input, not both")
-    return open_data(data=args.data, fmt=args.fmt, input=args.input, rows=args.rows,
-                     pretrain_size=pretrain_size, progress=args.progress)
+    info = distributed.current()
+
+    def open_() -> Any:
+        return open_data(data=args.data, fmt=args.fmt, input=args.input, rows=args.rows,
+                         pretrain_size=pretrain_size, progress=args.progress and info.is_main)
+
+    data = open_() if info.is_main else None
+    distributed.barrier()
+    return data if data is not None else open_()
+
+
+def resume_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--resume: continue from the run folder's last checkpoint (issue 7)."""
+    return click.option("--resume", is_flag=True,
+                        help="Continue from the run folder's last checkpoint (same options as the killed run).")(f)
+
+
+def start_distributed(args: CommonArgs) -> Any:
+    """Join the torchrun process group, if any (gloo on CPU, nccl on CUDA); returns its DistInfo."""
+    from lightfmp.train import distributed
+
+    return distributed.init_from_env(resolve_device(args.device))
+
+
+def checkpoint_path(out: str) -> Path:
+    """Where a run folder keeps its last checkpoint while the run is in progress."""
+    from lightfmp.train.checkpoint import FILENAME
+
+    return Path(out) / FILENAME
+
+
+@contextmanager
+def diverged_keeps_checkpoint(path: Path) -> Iterator[None]:
+    """A NaN/inf loss stops the run with one line that also names the last good checkpoint, if any."""
+    from lightfmp.errors import NonFiniteLossError
+
+    try:
+        yield
+    except NonFiniteLossError as exc:
+        kept = (f"; the last good checkpoint is kept at {path} (resume with --resume)" if path.is_file()
+                else "; no checkpoint was written before it")
+        raise NonFiniteLossError(f"training diverged in {exc}{kept}") from None
 
 
 def model_config(args: CommonArgs) -> Any:

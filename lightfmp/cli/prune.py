@@ -1,4 +1,9 @@
-"""`lightfmp prune`: Light-FMP (pretrain the mask on D_S, prune fields and model, continue training)."""
+"""`lightfmp prune`: Light-FMP (pretrain the mask on D_S, prune fields and model, continue training).
+
+Checkpoints (`checkpoint.pt` in the run folder) are written after pruning and after every epoch of
+continued training; `--resume` continues from the last one with the same kept fields. Under torchrun
+the kept fields are decided once and broadcast (`LightFMP.fit`); rank 0 writes the run folder.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,6 +23,7 @@ def default_out(model: str, prune_ratio: float, seed: int) -> str:
 
 @click.command("prune")
 @common.training_options
+@common.resume_option
 @click.option("--prune-ratio", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.5, show_default=True,
               help="tau: fraction of fields removed (round(tau * m) fields).")
 @click.option("--pretrain-size", type=click.IntRange(min=1), default=2000, show_default=True,
@@ -30,7 +36,7 @@ def default_out(model: str, prune_ratio: float, seed: int) -> str:
               help=f"Also pretrain at tau = {', '.join(f'{r:g}' for r in SWEEP_RATIOS)} and draw {HEATMAP} "
                    "(paper Figure 3) into the run folder.")
 def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_steps: int | None, plot: bool,
-            **kwargs: Any) -> None:
+            resume: bool, **kwargs: Any) -> None:
     """Light-FMP: pretrain the mask on D_S, prune fields and model, continue training."""
     from dataclasses import replace
 
@@ -38,18 +44,30 @@ def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_step
     from lightfmp.pruning.lightfmp import LightFMP, mask_sweep
     from lightfmp.pruning.pretrain import PretrainConfig
 
+    from lightfmp.train import distributed
+
     args = common.CommonArgs.from_kwargs(kwargs)
+    info = common.start_distributed(args)
     data = common.open_prepared(args, pretrain_size=pretrain_size)
     pcfg = PretrainConfig()
     if pretrain_max_steps is not None:
         pcfg = replace(pcfg, max_steps=pretrain_max_steps, min_steps=min(pcfg.min_steps, pretrain_max_steps))
     est = LightFMP(model=args.model, prune_ratio=prune_ratio, pretrain_size=pretrain_size, init=init,
                    model_config=common.model_config(args), train_config=common.train_config(args),
-                   pretrain_config=pcfg, seed=args.seed, progress=args.progress)
-    est.fit(data)
-    report = est.report(data)
+                   pretrain_config=pcfg, seed=args.seed, progress=args.progress and info.is_main)
     out = args.out or default_out(args.model, prune_ratio, args.seed)
+    ckpt_path = common.checkpoint_path(out)
+    with common.diverged_keeps_checkpoint(ckpt_path):
+        est.fit(data, checkpoint=ckpt_path, resume=resume)
+    digests = distributed.all_digests(est.model_)
+    if not info.is_main:
+        distributed.shutdown()
+        return
+    report = est.report(data)
+    report["resumed"] = bool(resume)
+    report["distributed"] = {"world_size": info.world, "backend": info.backend, "rank_state_sha1": digests}
     est.save(out, data, report)
+    distributed.shutdown()
     if plot:
         sweep = mask_sweep(data, args.model, SWEEP_RATIOS, est.model_config, pcfg, pretrain_size, args.seed,
                            est.train_config.device)

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from lightfmp.errors import NonFiniteLossError
 from lightfmp.metrics import auc as auc_score
 from lightfmp.metrics import logloss as logloss_score
 from lightfmp.metrics import sigmoid
@@ -23,10 +24,6 @@ from lightfmp.train import distributed
 from lightfmp.train.batching import to_tensors
 from lightfmp.train.rows import Rows
 from lightfmp.train.optim import CompositeOptimizer, embedding_l2, l2_tables
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite (too high a learning rate, or bad inputs)."""
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ other jobs loaded it (1.29M x 10 table, batch 4096 x 39 Zipf ids), the step took
 SparseAdam's time (281 vs 520 ms, both inflated by the load); `bench/train_throughput.py` compares
 RowAdam, SparseAdam and dense Adam in one run.
 
-State per parameter: step, exp_avg and exp_avg_sq [rows, width] (zeros), and two scratch index
-buffers (touched bool [rows], pos int64 [rows]) reused every step so no table-sized allocation
-happens per step.
+State per parameter: step, exp_avg and exp_avg_sq [rows, width] (zeros). Two scratch index buffers
+(touched bool [rows], pos int64 [rows]) are kept beside the state, not in it, and reused every step so
+no table-sized allocation happens per step.
 """
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ class RowAdam(torch.optim.Optimizer):
         if lr <= 0 or eps <= 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"invalid RowAdam settings lr={lr} betas={betas} eps={eps}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+        # Scratch index buffers live outside `state`, so checkpoints hold only the moments and the
+        # step (Optimizer.load_state_dict would also cast an int64 buffer to the weights' dtype).
+        self._scratch: dict[Tensor, tuple[Tensor, Tensor]] = {}
 
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
@@ -56,14 +59,15 @@ class RowAdam(torch.optim.Optimizer):
                     st["step"] = 0
                     st["exp_avg"] = torch.zeros_like(p)
                     st["exp_avg_sq"] = torch.zeros_like(p)
-                    st["touched"] = torch.zeros(p.shape[0], dtype=torch.bool, device=p.device)
-                    st["pos"] = torch.zeros(p.shape[0], dtype=torch.long, device=p.device)
+                if p not in self._scratch:
+                    self._scratch[p] = (torch.zeros(p.shape[0], dtype=torch.bool, device=p.device),
+                                        torch.zeros(p.shape[0], dtype=torch.long, device=p.device))
                 st["step"] += 1
                 idx = g._indices()[0]
                 vals = g._values()
                 if idx.numel() == 0:
                     continue
-                touched, pos = st["touched"], st["pos"]
+                touched, pos = self._scratch[p]
                 touched[idx] = True
                 rows = touched.nonzero().squeeze(1)          # distinct touched rows, sorted
                 touched[rows] = False                        # reset the scratch mask for next step
