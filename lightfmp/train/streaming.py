@@ -34,7 +34,7 @@ class StreamBatches:
     """Shuffled batches of rank ``rank``'s shard of ``rows``, read ``chunk_rows`` positions at a time."""
 
     def __init__(self, rows: Rows, batch_size: int, device: str = "cpu", seed: int = 0, rank: int = 0,
-                 world: int = 1, chunk_rows: int = CHUNK_ROWS):
+                 world: int = 1, chunk_rows: int = CHUNK_ROWS, max_steps: int | None = None):
         if batch_size < 1 or chunk_rows < 1:
             raise ValueError("batch_size and chunk_rows must be >= 1")
         if not 0 <= rank < world:
@@ -46,6 +46,8 @@ class StreamBatches:
         self.lo, self.hi = rows.shard(rank, world)
         counts = [rows.count(*rows.shard(r, world)) for r in range(world)]
         self.steps = min(-(-c // self.batch_size) for c in counts)
+        if max_steps is not None:  # a partial epoch (benchmarks on data too large to pass over whole)
+            self.steps = min(self.steps, int(max_steps))
         if self.steps == 0:
             raise ValueError(f"a shard of {world} has no rows to train on ({counts})")
         self.num_rows = min(counts[rank], self.steps * self.batch_size)  # rows trained per epoch here
