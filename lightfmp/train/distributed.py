@@ -11,10 +11,10 @@ Choices:
   gradients only on `nn.Embedding`/`nn.EmbeddingBag` modules, and a dense all-reduce of a Criteo-size
   table (millions of rows) each step would cost more than the step. So the tables are excluded from
   DDP (`_set_params_and_buffers_to_ignore_for_model`, the hook TorchRec uses for the same reason) and
-  their row-sparse gradients are all-reduced by `sync_table_grads` after backward: gloo sums sparse
-  COO tensors (indices and values are gathered, duplicates kept, which `RowAdam` sums anyway), then
-  the values are divided by the world size to match DDP's mean. NCCL has no sparse all-reduce: on
-  CUDA the trainer switches the tables to dense gradients and lets DDP average them.
+  their row-sparse gradients are exchanged by `sync_table_grads` after backward: every rank's
+  (row ids, row values) are all-gathered and concatenated, duplicates kept (`RowAdam` sums them
+  anyway), and the values divided by the world size to match DDP's mean. On CUDA the trainer
+  switches the tables to dense gradients and lets DDP average them (NCCL has no sparse collectives).
 - The global batch is `--batch-size`: each rank trains on batch_size / world rows a step, so N ranks
   take the same optimisation steps as one process (the same learning-rate schedule and AUC).
 - Metrics over the whole split: each rank scores its contiguous shard, the logits are gathered in
@@ -103,7 +103,13 @@ def wrap(model: nn.Module, tables: list[nn.Module], device: str) -> nn.Module:
 
 
 def sync_table_grads(tables: list[nn.Module]) -> None:
-    """Average the sparse table gradients over ranks (sum by sparse all-reduce, then / world)."""
+    """Average the sparse table gradients over ranks: gather every rank's (row ids, row values), / world.
+
+    Each rank's gradient stays uncoalesced (one row per looked-up id); the gathered rows are simply
+    concatenated and `RowAdam` sums duplicates as it does within one rank. Measured with 2 ranks of one
+    thread, 2,048 x 39 ids into a 1.3M x 10 table: 15 ms for the two all_gathers against 78 ms for
+    gloo's sparse all_reduce, which coalesces (sorts) the ids on the way.
+    """
     info = current()
     if not info.active:
         return
@@ -111,8 +117,9 @@ def sync_table_grads(tables: list[nn.Module]) -> None:
         g = t.weight.grad
         if g is None or not g.is_sparse:
             continue
-        dist.all_reduce(g)
-        g._values().div_(info.world)
+        ids = gather_rows(g._indices()[0])
+        values = gather_rows(g._values().reshape(-1)).view(-1, g.shape[1]).div_(info.world)
+        t.weight.grad = torch.sparse_coo_tensor(ids.unsqueeze(0), values, g.shape, check_invariants=False)
 
 
 def broadcast_module(model: nn.Module, src: int = 0) -> None:
