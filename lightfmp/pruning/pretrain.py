@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from lightfmp.data.schema import FIRST_VALUE_ID, OOV_ID
+from lightfmp.errors import NonFiniteLossError
 from lightfmp.pruning.gates import GateConfig, HardConcreteGate
 from lightfmp.pruning.lagrangian import LagrangianConstraint
 from lightfmp.train.config import TrainConfig
@@ -163,6 +164,9 @@ def pretrain(
             l2 = embedding_l2(tables, len(idx)) if cfg.embed_l2 > 0 else None
             if l2 is not None:
                 loss = loss + cfg.embed_l2 * l2
+            if not bool(torch.isfinite(loss)):  # one sync a step: D_S is tiny, so this costs nothing
+                raise NonFiniteLossError(f"pretraining: the loss is {float(loss)} at step {step + 1} (at most "
+                                         f"{cfg.max_steps}); lower the learning rates or check the inputs")
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -114,3 +114,17 @@ def test_bad_pretrain_size_is_refused(synth):
         LightFMP("dnn", 0.5, pretrain_size=5000, model_config=SMALL, train_config=FAST).fit(synth)
     with pytest.raises(ValueError):
         LightFMP("dnn", 0.5, init="random")
+
+
+def test_diverged_pretraining_names_phase_and_step():
+    """A NaN loss in phase 1 stops with the phase and step named (issue 7)."""
+    from lightfmp.errors import NonFiniteLossError
+    from lightfmp.models import build_model
+    from lightfmp.pruning.pretrain import PretrainConfig, pretrain
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(2, 6, size=(256, 4)).astype(np.int32)
+    y = np.full(256, np.nan, dtype=np.float32)  # NaN labels make the BCE NaN at the first step
+    model = build_model("dnn", [6] * 4)
+    with pytest.raises(NonFiniteLossError, match=r"pretraining: the loss is nan at step 1 "):
+        pretrain(model, X, y, PretrainConfig(max_steps=5, min_steps=1))
