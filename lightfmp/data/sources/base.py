@@ -178,10 +178,7 @@ def check_labels(raw: pa.Array | pa.ChunkedArray, path: Path, first_line: int, c
     if pa.types.is_dictionary(raw.type):
         # Check the few distinct values, then map codes: no per-row strings.
         lut = np.array([{"0": 0.0, "1": 1.0}.get(v, np.nan) for v in raw.dictionary.to_pylist()] + [np.nan])
-        codes = to_numpy(raw.indices)
-        if raw.null_count:
-            codes = np.where(valid_mask(raw), codes, -1)
-        value = lut[codes]
+        value = lut[_codes(raw)]  # a missing label (code -1) picks the NaN at the end
         if not np.isnan(value).any():
             return value.astype(np.float32)
         raw = raw.dictionary_decode()
