@@ -27,8 +27,16 @@ def _env():
 def _lightfmp(*argv, torchrun=0, check=True):
     head = ([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={torchrun}",
              "--standalone"] if torchrun else [sys.executable])
-    res = subprocess.run(head + ["-m", "lightfmp", *map(str, argv)], capture_output=True, text=True, env=_env(),
-                         timeout=180)
+    # A session of its own, so that a timeout kills torchrun's workers too, not just the launcher.
+    proc = subprocess.Popen(head + ["-m", "lightfmp", *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=400)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    res = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
     if check and res.returncode != 0:
         raise AssertionError(f"exit {res.returncode}:\n{res.stderr[-3000:]}")
     return res
