@@ -20,6 +20,8 @@ import queue
 import shutil
 import sys
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -33,6 +35,7 @@ from lightfmp.data.dataset import PreparedData
 from lightfmp.data.schema import FieldSpec, Schema
 from lightfmp.data.sources import Source, make_source, source_options
 from lightfmp.data.sources.base import Block, FieldBlock, masked_array
+from lightfmp.data.sources.csvstream import usable_cores
 from lightfmp.data.split import SPLITS, draw_pretrain, stratified_split
 from lightfmp.data.vocab import FieldEncoder, ValueCounter, build_vocab
 from lightfmp.errors import InputError
@@ -264,43 +267,60 @@ def _encode_pass(tmp: Path, groups: list[tuple[int, Path]], names: list[str], vo
 
     Per group: the fields' lookup tables of its distinct values are concatenated, the spilled rows
     are put in split order (a stable argsort of the split codes, so each split's share is one
-    contiguous slice) and encoded with one gather, and each slice is appended to its file with
-    ``os.pwrite``: plain writes keep the output out of this process's resident memory (a memmap
-    would count every page).
+    contiguous slice) and encoded with one gather, and each slice is written at its final offset
+    with ``os.pwrite``: plain writes keep the output out of this process's resident memory (a
+    memmap would count every page). Offsets are known from the split codes before any group is
+    encoded, so groups are independent: they run on one thread per core (at most
+    ``_ENCODE_THREADS``; numpy and pyarrow release the GIL), at most one group per thread in flight.
     """
     encoders = [FieldEncoder(vocabs[n]) for n in names]
     F = len(names)
-    files, offsets = [], []
+    files, heads = [], []
     for i, s in enumerate(SPLITS):
         mm = np.lib.format.open_memmap(tmp / f"{s}_X.npy", mode="w+", dtype=np.int32, shape=(int(sizes[i]), F))
-        offsets.append(mm.offset)  # header length: data starts here
+        heads.append(mm.offset)  # header length: data starts here
         del mm
         files.append(os.open(tmp / f"{s}_X.npy", os.O_WRONLY))
-    row = 0
+    starts = np.cumsum([0] + [n for n, _ in groups])
+    # rows of each split before each group: where that group's share of the split goes
+    before = np.cumsum([np.zeros(3, np.int64)] + [np.bincount(code[a:b], minlength=3) for a, b in zip(starts, starts[1:])],
+                       axis=0)
+
+    def encode(k: int) -> int:
+        n, stem = groups[k]
+        with open(stem.with_suffix(".pkl"), "rb") as fh:
+            values = pickle.load(fh)
+        table = np.concatenate([e.table(v) for e, v in zip(encoders, values)])
+        cb = code[starts[k]:starts[k] + n]
+        order = np.argsort(cb, kind="stable")
+        codes = np.fromfile(stem.with_suffix(".codes"), dtype=np.int32).reshape(n, F)
+        xb = table[codes.take(order, axis=0)]
+        del codes
+        start = 0
+        for i in range(3):
+            m = int(before[k + 1, i] - before[k, i])
+            if m:
+                _pwrite_all(files[i], memoryview(xb[start:start + m]).cast("B"), heads[i] + int(before[k, i]) * F * 4)
+            start += m
+        return n
+
+    workers = min(usable_cores(), _ENCODE_THREADS)
     try:
-        with _bar(progress, "prepare: encoding", len(code)) as bar:
-            for n, stem in groups:
-                with open(stem.with_suffix(".pkl"), "rb") as fh:
-                    values = pickle.load(fh)
-                table = np.concatenate([e.table(v) for e, v in zip(encoders, values)])
-                cb = code[row:row + n]
-                order = np.argsort(cb, kind="stable")
-                counts = np.bincount(cb, minlength=3)
-                codes = np.fromfile(stem.with_suffix(".codes"), dtype=np.int32).reshape(n, F)
-                xb = table[codes.take(order, axis=0)]
-                del codes
-                start = 0
-                for i in range(3):
-                    part = xb[start:start + counts[i]]
-                    if len(part):
-                        _pwrite_all(files[i], memoryview(part).cast("B"), offsets[i])
-                        offsets[i] += part.nbytes
-                    start += counts[i]
-                row += n
-                bar.update(n)
+        with _bar(progress, "prepare: encoding", len(code)) as bar, \
+                ThreadPoolExecutor(workers, thread_name_prefix="lightfmp-encode") as pool:
+            pending: deque[Future] = deque()
+            for k in range(len(groups)):
+                pending.append(pool.submit(encode, k))
+                if len(pending) >= workers:
+                    bar.update(pending.popleft().result())
+            while pending:
+                bar.update(pending.popleft().result())
     finally:
         for fd in files:
             os.close(fd)
+
+
+_ENCODE_THREADS = 4
 
 
 def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:

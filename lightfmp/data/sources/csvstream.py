@@ -119,7 +119,7 @@ def stream_csv(
         whole = pa.py_buffer(data)
         group: list[pa.Table] = []
         rows = 0
-        workers = min(_cores(), MAX_THREADS)
+        workers = min(usable_cores(), MAX_THREADS)
         with ThreadPoolExecutor(workers, thread_name_prefix="lightfmp-csv") as pool:
             pending: deque[Future] = deque()
             ranges = enumerate(_line_chunks(data, chunk_bytes))
@@ -144,7 +144,7 @@ def stream_csv(
         raise InputError(f"cannot read: {exc}", path) from None
 
 
-def _cores() -> int:
+def usable_cores() -> int:
     """Cores this process may run on (``taskset`` included), not the machine's count."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
