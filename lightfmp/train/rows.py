@@ -81,7 +81,8 @@ class Rows:
                 X, y = X[keep], y[keep]
         if self.columns is not None:
             X = X[:, list(self.columns)]
-        return np.ascontiguousarray(X, dtype=np.int32), np.ascontiguousarray(y)
+        # owned, writable arrays: a bare memmap slice is read-only, which torch.from_numpy warns about
+        return np.require(X, np.int32, ["C", "W"]), np.require(y, np.float32, ["C", "W"])
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """The whole view in memory."""
