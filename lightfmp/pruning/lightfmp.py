@@ -15,7 +15,7 @@ from lightfmp.errors import InputError
 from lightfmp.metrics import sigmoid
 from lightfmp.models import build_model
 from lightfmp.models.config import ModelConfig
-from lightfmp.pruning.pretrain import PretrainConfig, PretrainResult, pretrain
+from lightfmp.pruning.pretrain import PretrainConfig, PretrainResult, num_pruned_fields, pretrain
 from lightfmp.pruning.slicing import prune_fields
 from lightfmp.runs import make_report, write_run
 from lightfmp.train import (EvalResult, FitResult, TrainConfig, distributed, evaluate, fit, predict_logits,
@@ -31,14 +31,6 @@ def count_parameters(model: nn.Module) -> int:
     gate = getattr(model, "gate", None)
     skip = {id(p) for p in gate.parameters()} if isinstance(gate, nn.Module) else set()
     return sum(p.numel() for p in model.parameters() if p.requires_grad and id(p) not in skip)
-
-
-def num_pruned_fields(num_fields: int, prune_ratio: float) -> int:
-    """round(tau * m) fields to remove, rounding halves up (39 fields at tau 0.5 -> 20 pruned, 19 kept),
-    and never all of them: at least one field is kept."""
-    if not 0.0 <= prune_ratio < 1.0:
-        raise ValueError(f"prune_ratio must be in [0, 1), got {prune_ratio}")
-    return min(int(math.floor(prune_ratio * num_fields + 0.5)), num_fields - 1)
 
 
 def _result_dict(pre: PretrainResult) -> dict[str, Any]:

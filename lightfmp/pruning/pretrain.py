@@ -133,6 +133,14 @@ class PretrainResult:
     weights_step: int = 0  # the step whose backbone weights were kept (``PretrainConfig.holdout``)
 
 
+def num_pruned_fields(num_fields: int, prune_ratio: float) -> int:
+    """round(tau * m) fields to remove, rounding halves up (39 fields at tau 0.5 -> 20 pruned, 19 kept),
+    and never all of them: at least one field is kept."""
+    if not 0.0 <= prune_ratio < 1.0:
+        raise ValueError(f"prune_ratio must be in [0, 1), got {prune_ratio}")
+    return min(int(math.floor(prune_ratio * num_fields + 0.5)), num_fields - 1)
+
+
 def rare_values_to_oov(X: np.ndarray, min_count: int = 2) -> np.ndarray:
     """A copy of X where, per column, value ids seen fewer than ``min_count`` times become ``OOV_ID``.
 
@@ -199,7 +207,7 @@ def pretrain(
     steps_per_pass = math.ceil(n / cfg.batch_size)
     history: list[dict] = []
     step, converged, prev_loss = 0, False, math.inf
-    num_pruned = min(int(math.floor(cfg.prune_ratio * num_fields + 0.5)), num_fields - 1)  # as phase 2
+    num_pruned = num_pruned_fields(num_fields, cfg.prune_ratio)  # as phase 2
     kept_sets: list[list[int]] = []
     best_loss, best_state, best_step = math.inf, None, 0
     model.train()
