@@ -156,6 +156,16 @@ def gather_rows(local: Tensor) -> Tensor:
     return torch.cat([p[:int(s.item())] for p, s in zip(parts, sizes)])
 
 
+def all_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` (picklable), in rank order; ``[obj]`` when not distributed."""
+    info = current()
+    if not info.active:
+        return [obj]
+    out: list[Any] = [None] * info.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def state_digest(model: nn.Module) -> str:
     """SHA-1 of every parameter's and buffer's bytes, in state-dict order: equal weights, equal digest."""
     h = hashlib.sha1()
@@ -167,10 +177,4 @@ def state_digest(model: nn.Module) -> str:
 
 def all_digests(model: nn.Module) -> list[str]:
     """`state_digest` of every rank, in rank order (a check that the ranks ended identical)."""
-    digest = state_digest(model)
-    info = current()
-    if not info.active:
-        return [digest]
-    out: list[Any] = [None] * info.world
-    dist.all_gather_object(out, digest)
-    return [str(d) for d in out]
+    return [str(d) for d in all_objects(state_digest(model))]

@@ -147,7 +147,8 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
-        batches.generator.set_state(resume["batch_generator"])
+        gens = resume["batch_generator"]  # one shuffle state per rank
+        batches.generator.set_state(gens[info.rank] if isinstance(gens, (list, tuple)) else gens)
         restore_rng(resume["rng"])
         history = list(resume["history"])
         best_key, best_epoch, best_state = tuple(resume["best_key"]), resume["best_epoch"], resume["best_state"]
@@ -183,7 +184,7 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
             if on_epoch_end is not None:
                 on_epoch_end({
                     "epoch": epoch, "model": _state_copy(model), "optimizer": optimizer.state_dict(),
-                    "batch_generator": batches.generator.get_state(), "rng": capture_rng(),
+                    "batch_generator": distributed.all_objects(batches.generator.get_state()), "rng": capture_rng(),
                     "history": history, "best_key": list(best_key), "best_epoch": best_epoch,
                     "best_state": best_state, "best_val_auc": best_auc, "best_val_logloss": best_ll,
                     "since_best": since_best, "stopped": stopped, "train_seconds": train_sw.seconds,
