@@ -222,7 +222,7 @@ def pretrain(
             if l2 is not None:
                 loss = loss + cfg.embed_l2 * l2
             if not bool(torch.isfinite(loss)):  # one sync a step: D_S is tiny, so this costs nothing
-                raise NonFiniteLossError(f"pretraining: the loss is {float(loss)} at step {step + 1} (at most "
+                raise NonFiniteLossError(f"pretraining: the loss is {float(loss.detach())} at step {step + 1} (at most "
                                          f"{cfg.max_steps}); lower the learning rates or check the inputs")
             opt.zero_grad()
             loss.backward()
