@@ -38,7 +38,7 @@ def _result_dict(pre: PretrainResult) -> dict[str, Any]:
     d = asdict(pre)
     d["keep_probability"] = torch.as_tensor(np.asarray(pre.keep_probability, dtype=np.float64))
     d["log_alpha"] = torch.as_tensor(np.asarray(pre.log_alpha, dtype=np.float64))
-    return json_plain(d)
+    return _plain_values(d)
 
 
 def _result_from(d: dict[str, Any]) -> PretrainResult:
@@ -48,7 +48,7 @@ def _result_from(d: dict[str, Any]) -> PretrainResult:
     return PretrainResult(**d)
 
 
-def json_plain(d: dict[str, Any]) -> dict[str, Any]:
+def _plain_values(d: dict[str, Any]) -> dict[str, Any]:
     """Numpy scalars inside ``d`` as Python numbers (tensors left alone)."""
     def conv(v: Any) -> Any:
         if isinstance(v, dict):

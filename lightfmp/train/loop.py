@@ -157,7 +157,11 @@ def evaluate_rows(model: nn.Module, rows: Rows, batch_size: int = 65536, device:
 
 def evaluate(model: nn.Module, X: np.ndarray | Tensor, y: np.ndarray | Tensor, batch_size: int = 65536,
              device: str = "cpu") -> EvalResult:
-    """AUC and logloss of `model` on (X, y); timing covers the forward passes only."""
+    """AUC and logloss of `model` on (X, y); timing covers the forward passes only.
+
+    Local: it scores every row in this process and never waits for other ranks (rank 0 scores the
+    test split alone after training). `evaluate_rows` is the collective, sharded form.
+    """
     logits, seconds = predict_logits(model, X, batch_size, device)
     labels = y.detach().cpu().numpy() if isinstance(y, Tensor) else np.asarray(y)
     probs = sigmoid(logits)
