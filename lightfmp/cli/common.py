@@ -153,10 +153,16 @@ def resume_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def start_distributed(args: CommonArgs) -> Any:
-    """Join the torchrun process group, if any (gloo on CPU, nccl on CUDA); returns its DistInfo."""
+    """Join the torchrun process group, if any (gloo on CPU, nccl on CUDA); returns its DistInfo.
+
+    The group is left when the click command's context closes, on success and on error alike.
+    """
     from lightfmp.train import distributed
 
-    return distributed.init_from_env(resolve_device(args.device))
+    info = distributed.init_from_env(resolve_device(args.device))
+    if info.active:
+        click.get_current_context().call_on_close(distributed.shutdown)
+    return info
 
 
 def checkpoint_path(out: str) -> Path:

@@ -43,7 +43,6 @@ def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_step
     from lightfmp.plots import plot_mask_heatmap
     from lightfmp.pruning.lightfmp import LightFMP, mask_sweep
     from lightfmp.pruning.pretrain import PretrainConfig
-
     from lightfmp.train import distributed
 
     args = common.CommonArgs.from_kwargs(kwargs)
@@ -61,13 +60,11 @@ def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_step
         est.fit(data, checkpoint=ckpt_path, resume=resume)
     digests = distributed.all_digests(est.model_)
     if not info.is_main:
-        distributed.shutdown()
         return
     report = est.report(data)
     report["resumed"] = bool(resume)
     report["distributed"] = {"world_size": info.world, "backend": info.backend, "rank_state_sha1": digests}
     est.save(out, data, report)
-    distributed.shutdown()
     if plot:
         sweep = mask_sweep(data, args.model, SWEEP_RATIOS, est.model_config, pcfg, pretrain_size, args.seed,
                            est.train_config.device)

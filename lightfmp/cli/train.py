@@ -60,7 +60,6 @@ def command(resume: bool, **kwargs: Any) -> None:
                   resume=state, on_epoch_end=save_epoch)
     digests = distributed.all_digests(model)
     if not info.is_main:
-        distributed.shutdown()
         return
     test = evaluate(model, *data.split("test"), batch_size=tcfg.eval_batch_size, device=tcfg.device)
     report = make_report(
@@ -77,5 +76,4 @@ def command(resume: bool, **kwargs: Any) -> None:
     config = {"method": "none", "model": args.model, "model_config": mcfg.to_dict(),
               "train_config": tcfg.to_dict(), "data": {"dir": str(data.dir), "dataset": schema.dataset}}
     write_run(out, report, model.cpu(), schema, data.dir, config)
-    distributed.shutdown()
     common.emit_report(report, args, out_dir=out)

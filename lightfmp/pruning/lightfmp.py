@@ -1,7 +1,6 @@
 """Light-FMP end to end: pretraining, pruning, continued training (paper Sections 2.1-2.6)."""
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, replace
 from pathlib import Path

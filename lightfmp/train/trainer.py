@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -122,8 +122,6 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
     sparse_before = [t.sparse for t in tables]
     train_cfg = cfg
     if info.active and info.backend == "nccl" and cfg.sparse_embeddings:
-        from dataclasses import replace
-
         train_cfg = replace(cfg, sparse_embeddings=False)  # NCCL has no sparse all-reduce: DDP averages the tables
     optimizer = build_optimizer(model, train_cfg, extra_param_groups)
     batches = make_batches(Rows.of(train), cfg, info)
