@@ -283,7 +283,7 @@ class LightFMP:
             pretrain_seconds=self.timings_["pretrain_seconds"], pretrain_rows=self.pretrain_rows_,
             prune_ratio=self.prune_ratio, mask=self.mask_scores_,
             total_seconds=self.timings_["total_seconds"],
-            extra={"init": self.init, "best_epoch": fr.best_epoch, "epochs_run": fr.epochs_run,
+            extra={"init": self.init, "device": self.train_config.device, "best_epoch": fr.best_epoch, "epochs_run": fr.epochs_run,
                    "pretrain_steps": pre.steps, "pretrain_converged": pre.converged,
                    "expected_sparsity": pre.expected_sparsity,
                    "log_alpha": dict(zip(self.schema_.names, pre.log_alpha.tolist())),

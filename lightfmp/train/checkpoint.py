@@ -34,8 +34,11 @@ class CheckpointError(InputError):
 
 def capture_rng() -> dict[str, Any]:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
+    # CUDA generators drive dropout and the gate's noise on a GPU; read only if CUDA is already in use
+    # (asking would otherwise initialise it, in CPU runs too).
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else []
     return {"python": random.getstate(), "numpy": [kind, torch.from_numpy(keys.copy()), pos, has_gauss, cached],
-            "torch": torch.get_rng_state()}
+            "torch": torch.get_rng_state(), "cuda": cuda}
 
 
 def restore_rng(state: dict[str, Any]) -> None:
@@ -43,6 +46,9 @@ def restore_rng(state: dict[str, Any]) -> None:
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy(), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def plain(identity: dict[str, Any]) -> dict[str, Any]:
