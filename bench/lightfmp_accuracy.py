@@ -50,7 +50,7 @@ def no_selection(data: Any, model: str, mcfg: ModelConfig, tcfg: TrainConfig) ->
     tt = time.perf_counter() - t0
     test = evaluate(net, *data.split("test"), batch_size=tcfg.eval_batch_size, device=tcfg.device)
     return {"auc": test.auc, "logloss": test.logloss, "pt": 0.0, "ct": tt, "tt": tt, "it": test.seconds,
-            "params": count_params(net), "epochs": fr.epochs_run}
+            "params": count_params(net), "epochs": fr.epochs_run, "history": fr.history}
 
 
 def light_fmp(data: Any, model: str, tau: float, mcfg: ModelConfig, tcfg: TrainConfig,
@@ -60,7 +60,8 @@ def light_fmp(data: Any, model: str, tau: float, mcfg: ModelConfig, tcfg: TrainC
     t = est.timings_
     return ({"auc": test.auc, "logloss": test.logloss, "pt": t["pretrain_seconds"], "ct": t["continued_seconds"],
              "tt": t["total_seconds"], "it": test.seconds, "params": est.params_after_,
-             "epochs": est.fit_result_.epochs_run, "pt_steps": est.pretrain_.steps}, est)
+             "epochs": est.fit_result_.epochs_run, "pt_steps": est.pretrain_.steps,
+             "history": est.fit_result_.history}, est)
 
 
 def ms(values: list[float], fmt: str = ".4f") -> str:

@@ -166,9 +166,10 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
             if valid_rows is None:
                 best_epoch = epoch
             else:
+                before = eval_sw.seconds
                 with eval_sw.time():
                     res = evaluate_rows(model, valid_rows, cfg.eval_batch_size, device)
-                row.update(val_auc=res.auc, val_logloss=res.logloss)
+                row.update(val_auc=res.auc, val_logloss=res.logloss, val_seconds=eval_sw.seconds - before)
                 key = (res.auc, -res.logloss) if by_auc else (-res.logloss,)  # ties on AUC: lower logloss wins
                 if key > best_key:
                     best_key, best_epoch, best_auc, best_ll = key, epoch, res.auc, res.logloss
