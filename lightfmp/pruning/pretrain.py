@@ -40,7 +40,8 @@ class PretrainConfig:
             and embedding layers), as ``lightfmp.train.optim.embedding_l2`` computes it.
         sparse_embeddings: the tables get sparse gradients and lazy Adam, as in continued training
             (``lightfmp.train.optim.build_optimizer``): a dense Adam step over a Criteo-sized table
-            costs ~70 ms, which alone would make pretraining a large share of the total time.
+            costs ~70 ms on CPU, which alone would make pretraining a large share of the total time.
+            None (default) chooses by device as ``TrainConfig.sparse_tables`` does (dense on CUDA).
         warmup_steps: linear warm-up of the target sparsity from 0 to tau (Shearing's Lagrangian
             warm-up); lets the backbone learn from every field before the pressure starts, which the
             memorisation trap in ../shared/docs/methods.md showed an interaction pair needs.
@@ -98,7 +99,7 @@ class PretrainConfig:
     gate_lr: float = 0.05
     batch_size: int = 128
     embed_l2: float = 1e-5
-    sparse_embeddings: bool = True
+    sparse_embeddings: bool | None = None
     warmup_steps: int = 160
     min_steps: int = 160
     max_steps: int = 1200

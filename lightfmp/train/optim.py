@@ -97,9 +97,9 @@ class CompositeOptimizer:
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig,
                     extra_param_groups: Iterable[dict[str, Any]] = ()) -> CompositeOptimizer:
-    """Dense Adam + RowAdam for tables (if `cfg.sparse_embeddings`) + ascent Adam for negative-lr groups.
+    """Dense Adam + RowAdam for tables (if `cfg.sparse_tables`) + ascent Adam for negative-lr groups.
 
-    Sets each FieldTable's `.sparse` flag to `cfg.sparse_embeddings`. A parameter named in an extra
+    Sets each FieldTable's `.sparse` flag to `cfg.sparse_tables`. A parameter named in an extra
     group is taken out of the model's default groups, so nothing is stepped twice.
     """
     extra = [dict(g) for g in extra_param_groups]
@@ -114,7 +114,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig,
     table_params: list[nn.Parameter] = []
     for t in tables:
         # A table claimed by an extra group (e.g. a per-value gate) keeps dense gradients for its Adam.
-        t.sparse = bool(cfg.sparse_embeddings) and id(t.weight) not in claimed
+        t.sparse = cfg.sparse_tables and id(t.weight) not in claimed
         if t.sparse and t.weight.requires_grad:
             table_params.append(t.weight)
     sparse_ids = {id(p) for p in table_params}

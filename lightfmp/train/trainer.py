@@ -21,7 +21,7 @@ Choices:
 - Data too large for memory, and data-parallel runs, stream batches from the memory map
   (`make_batches`, `lightfmp.train.streaming`); DDP details in `lightfmp.train.distributed`.
 - The FieldTable `.sparse` flags are restored after training, so `fit` leaves the model as it found it
-  apart from its weights.
+  apart from its weights. So is torch's TF32 matmul switch, which `cfg.tf32` turns on for CUDA runs.
 """
 from __future__ import annotations
 
@@ -120,8 +120,11 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
     model.to(device)
     tables = field_tables(model)
     sparse_before = [t.sparse for t in tables]
+    tf32_before = torch.backends.cuda.matmul.allow_tf32
+    if cfg.tf32 and str(device).startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
     train_cfg = cfg
-    if info.active and info.backend == "nccl" and cfg.sparse_embeddings:
+    if info.active and info.backend == "nccl" and cfg.sparse_tables:
         train_cfg = replace(cfg, sparse_embeddings=False)  # NCCL has no sparse all-reduce: DDP averages the tables
     optimizer = build_optimizer(model, train_cfg, extra_param_groups)
     batches = make_batches(Rows.of(train), cfg, info)
@@ -194,6 +197,7 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
     finally:
         for t, flag in zip(tables, sparse_before):
             t.sparse = flag
+        torch.backends.cuda.matmul.allow_tf32 = tf32_before
     samples = sum(int(r.get("samples", 0)) for r in history)
     return FitResult(best_val_auc=best_auc, best_epoch=best_epoch, epochs_run=len(history),
                      train_seconds=train_sw.seconds, eval_seconds=eval_sw.seconds,
