@@ -34,7 +34,9 @@ from _util import (build_peer, criteo_vocab_sizes, have_peer, matmul_gflops, med
 from lightfmp.models import ModelConfig, build_model
 from lightfmp.train import TrainConfig, predict_logits, train_epoch
 from lightfmp.train.batching import DeviceBatches
-from lightfmp.train.optim import build_optimizer
+from lightfmp.train.cuda_graph import GraphedStep
+from lightfmp.train.loop import step_loss
+from lightfmp.train.optim import build_optimizer, l2_tables
 
 ALL = ("dnn", "widedeep", "deepfm", "xdeepfm", "pnn")
 
@@ -43,11 +45,18 @@ def ours_train(name: str, X: np.ndarray, y: np.ndarray, sizes: list[int], mcfg: 
                repeat: int = 1):
     torch.manual_seed(0)
     model = build_model(name, sizes, mcfg).to(cfg.device)
-    opt = build_optimizer(model, cfg)
-    warm = DeviceBatches(X[:2 * cfg.batch_size], y[:2 * cfg.batch_size], cfg.batch_size, cfg.device)
-    train_epoch(model, warm, opt, epoch=0, embed_l2=cfg.embed_l2)
+    graphs = cfg.cuda_graphs and cfg.device.startswith("cuda") and not cfg.sparse_tables  # as `fit` decides
+    opt = build_optimizer(model, cfg, capturable=graphs)
+    graphed = None
+    if graphs:
+        tables = l2_tables(model)
+        graphed = GraphedStep(lambda xb, yb: step_loss(model, xb, yb, tables, cfg.embed_l2), opt.zero_grad, opt.step,
+                              cfg.batch_size)
+    warm = DeviceBatches(X[:4 * cfg.batch_size], y[:4 * cfg.batch_size], cfg.batch_size, cfg.device)
+    train_epoch(model, warm, opt, epoch=0, embed_l2=cfg.embed_l2, graphed=graphed)  # warm-up and capture
     batches = DeviceBatches(X, y, cfg.batch_size, cfg.device, seed=1)
-    train_s = min(train_epoch(model, batches, opt, epoch=1 + r, embed_l2=cfg.embed_l2).seconds for r in range(repeat))
+    train_s = min(train_epoch(model, batches, opt, epoch=1 + r, embed_l2=cfg.embed_l2, graphed=graphed).seconds
+                  for r in range(repeat))
     infer_s = min(predict_logits(model, X, batch_size=cfg.batch_size, device=cfg.device)[1] for _ in range(repeat))
     return len(y) / train_s, len(y) / infer_s, model
 

@@ -69,7 +69,8 @@ def command(resume: bool, **kwargs: Any) -> None:
         train_samples_per_second=res.samples_per_second, inference_seconds=test.seconds,
         inference_samples_per_second=test.samples_per_second, prune_ratio=0.0,
         extra={"best_epoch": res.best_epoch, "epochs_run": res.epochs_run, "train_seconds": res.train_seconds,
-               "eval_seconds": res.eval_seconds, "device": tcfg.device, "history": res.history,
+               "eval_seconds": res.eval_seconds, "device": tcfg.device, "step_mode": res.step_mode,
+               "history": res.history,
                "resumed": bool(resume),
                "distributed": {"world_size": info.world, "backend": info.backend, "rank_state_sha1": digests}},
     )

@@ -62,7 +62,13 @@ class FieldTable(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.num_fields:
             raise ValueError(f"expected ids of shape [B, {self.num_fields}], got {tuple(x.shape)}")
         # int32 + int64 buffer promotes to int64 in the same kernel: no separate cast.
-        return F.embedding(x + self.offsets, self.weight, sparse=self.sparse)
+        idx = x + self.offsets
+        if self.weight.is_cuda and not self.sparse:
+            # Dense gradients on a GPU: F.embedding's backward sorts more than 4,096 ids and reads the
+            # segment count back to the host, a sync every step that also forbids CUDA-graph capture.
+            # index_select's backward is one index_add_ (atomics, no sync); the forward is the same gather.
+            return self.weight.index_select(0, idx.reshape(-1)).view(*idx.shape, self.weight.shape[1])
+        return F.embedding(idx, self.weight, sparse=self.sparse)
 
     def field_rows(self, fields: Sequence[int]) -> Tensor:
         """Table row indices of the given fields, in the given order (used by slicing)."""

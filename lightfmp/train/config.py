@@ -26,6 +26,9 @@ class TrainConfig:
             the MLP; dense fused Adam on CUDA, where that step is one bandwidth-bound kernel and
             RowAdam's index kernels cost more (H100, `bench/profile_step.py`, batch 4096: DNN 3.21 vs
             4.20 ms a step, xDeepFM 11.4 vs 13.8, xDeepFM on 19 fields 6.05 vs 9.45).
+        cuda_graphs: on CUDA, capture the training step once as a CUDA graph and replay it for every
+            full batch (`lightfmp.train.cuda_graph`): the step is otherwise bound by kernel launches.
+            Used only where it applies (one process, dense tables, no extra loss); else ignored.
         tf32: on CUDA, let `fit` run float32 matmuls on TF32 tensor cores (10-bit mantissa inputs,
             float32 accumulation), restored on return. xDeepFM's CIN is matmul-bound there. No effect on CPU.
         device: "cpu" or "cuda".
@@ -46,6 +49,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     sparse_embeddings: bool | None = None
     tf32: bool = True
+    cuda_graphs: bool = True
     device: str = "cpu"
     seed: int = 0
     eval_batch_size: int = 65536

@@ -22,6 +22,7 @@ from lightfmp.metrics import sigmoid
 from lightfmp.timing import Stopwatch, throughput
 from lightfmp.train import distributed
 from lightfmp.train.batching import to_tensors
+from lightfmp.train.cuda_graph import GraphedStep
 from lightfmp.train.rows import Rows
 from lightfmp.train.optim import CompositeOptimizer, embedding_l2, l2_tables
 
@@ -48,15 +49,29 @@ def show_progress(progress: bool) -> bool:
     return bool(progress) and sys.stderr.isatty()
 
 
+def step_loss(model: nn.Module, xb: Tensor, yb: Tensor, tables: list, embed_l2: float,
+              extra_loss: Callable[[], Tensor] | None = None) -> Tensor:
+    """A training step's loss: BCE on logits + embedding L2 on the rows looked up + `extra_loss()`."""
+    loss = nn.functional.binary_cross_entropy_with_logits(model(xb), yb)
+    if tables:
+        l2 = embedding_l2(tables, xb.shape[0])
+        if l2 is not None:
+            loss = loss + embed_l2 * l2
+    if extra_loss is not None:
+        loss = loss + extra_loss()
+    return loss
+
+
 def train_epoch(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], optimizer: CompositeOptimizer, *,
                 epoch: int, embed_l2: float = 0.0, extra_loss: Callable[[], Tensor] | None = None,
                 progress: bool = False, stopwatch: Stopwatch | None = None, phase: str = "training",
-                after_backward: Callable[[], None] | None = None) -> EpochResult:
+                after_backward: Callable[[], None] | None = None, graphed: GraphedStep | None = None) -> EpochResult:
     """Train `model` for one pass over `batches` with BCE on logits (+ embedding L2 + `extra_loss()`).
 
     `batches` is a `DeviceBatches` or `StreamBatches` (anything with `__len__`, `device` and `num_rows`);
     `model` may be a DDP wrapper. `after_backward` runs between backward and the optimizer step (the
-    sparse table-gradient all-reduce of data-parallel runs).
+    sparse table-gradient all-reduce of data-parallel runs). `graphed` (CUDA) replays a captured step
+    for the full batches it serves (`lightfmp.train.cuda_graph`); the others run eagerly.
     Raises NonFiniteLossError naming the phase, epoch and step (1-based) of the first NaN/inf loss.
     """
     model.train()
@@ -80,23 +95,21 @@ def train_epoch(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], opti
 
     with sw.time():
         for step, (xb, yb) in enumerate(batches):
-            logits = model(xb)
-            loss = nn.functional.binary_cross_entropy_with_logits(logits, yb)
-            if tables:
-                l2 = embedding_l2(tables, xb.shape[0])
-                if l2 is not None:
-                    loss = loss + embed_l2 * l2
-            if extra_loss is not None:
-                loss = loss + extra_loss()
-            losses[step] = loss.detach()
+            if graphed is not None and graphed.serves(xb):
+                losses[step] = graphed(xb, yb)
+                eager = None
+            else:
+                eager = step_loss(model, xb, yb, tables, embed_l2, extra_loss)
+                losses[step] = eager.detach()
             if (step + 1) % check_every == 0:
                 check(step + 1)
                 checked = step + 1
-            optimizer.zero_grad()
-            loss.backward()
-            if after_backward is not None:
-                after_backward()
-            optimizer.step()
+            if eager is not None:
+                optimizer.zero_grad()
+                eager.backward()
+                if after_backward is not None:
+                    after_backward()
+                optimizer.step()
             bar.update(1)
         check(steps)
     bar.close()

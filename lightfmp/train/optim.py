@@ -63,12 +63,14 @@ def l2_tables(model: nn.Module) -> list[FieldTable]:
     return list(own()) if callable(own) else field_tables(model)
 
 
-def _adam(groups: list[dict[str, Any]], lr: float, maximize: bool = False) -> torch.optim.Adam:
-    """Adam over param groups with the fastest implementation the build accepts for them."""
+def _adam(groups: list[dict[str, Any]], lr: float, maximize: bool = False, capturable: bool = False) -> torch.optim.Adam:
+    """Adam over param groups with the fastest implementation the build accepts for them.
+
+    `capturable` keeps the step counts on the device so that the step can be recorded in a CUDA graph."""
     try:
-        return torch.optim.Adam(groups, lr=lr, maximize=maximize, fused=True)
+        return torch.optim.Adam(groups, lr=lr, maximize=maximize, fused=True, capturable=capturable)
     except (RuntimeError, ValueError, TypeError):
-        return torch.optim.Adam(groups, lr=lr, maximize=maximize, foreach=True)
+        return torch.optim.Adam(groups, lr=lr, maximize=maximize, foreach=True, capturable=capturable)
 
 
 class CompositeOptimizer:
@@ -96,7 +98,7 @@ class CompositeOptimizer:
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig,
-                    extra_param_groups: Iterable[dict[str, Any]] = ()) -> CompositeOptimizer:
+                    extra_param_groups: Iterable[dict[str, Any]] = (), capturable: bool = False) -> CompositeOptimizer:
     """Dense Adam + RowAdam for tables (if `cfg.sparse_tables`) + ascent Adam for negative-lr groups.
 
     Sets each FieldTable's `.sparse` flag to `cfg.sparse_tables`. A parameter named in an extra
@@ -126,7 +128,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig,
     groups = ([{"params": dense, "weight_decay": cfg.weight_decay}] if dense else [])
     groups += [{"weight_decay": 0.0, **g} for g in descent]
     if groups:
-        optimizers.append(_adam(groups, lr=cfg.lr))
+        optimizers.append(_adam(groups, lr=cfg.lr, capturable=capturable))
     if table_params:
         optimizers.append(RowAdam(table_params, lr=cfg.lr))
     for g in ascent:

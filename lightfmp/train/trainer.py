@@ -40,8 +40,9 @@ from lightfmp.train import distributed
 from lightfmp.train.batching import DeviceBatches
 from lightfmp.train.checkpoint import capture_rng, restore_rng
 from lightfmp.train.config import TrainConfig
-from lightfmp.train.loop import evaluate_rows, train_epoch
-from lightfmp.train.optim import build_optimizer, field_tables
+from lightfmp.train.cuda_graph import GraphedStep, graphable
+from lightfmp.train.loop import evaluate_rows, step_loss, train_epoch
+from lightfmp.train.optim import build_optimizer, field_tables, l2_tables
 from lightfmp.train.rows import Rows
 from lightfmp.train.streaming import StreamBatches
 
@@ -61,6 +62,15 @@ class FitResult:
     samples_per_second: float
     best_val_logloss: float = float("nan")
     history: list[dict[str, float]] = field(default_factory=list)
+    step_mode: str = "eager"  # "cuda graph" when full batches replayed a captured step
+
+
+def _step_mode(graphed: GraphedStep | None) -> str:
+    if graphed is None:
+        return "eager"
+    if graphed.failed is not None:
+        return f"eager (CUDA graph capture failed: {graphed.failed})"
+    return "cuda graph" if graphed.graph is not None else "eager"
 
 
 def seed_everything(seed: int) -> None:
@@ -126,7 +136,10 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
     train_cfg = cfg
     if info.active and info.backend == "nccl" and cfg.sparse_tables:
         train_cfg = replace(cfg, sparse_embeddings=False)  # NCCL has no sparse all-reduce: DDP averages the tables
-    optimizer = build_optimizer(model, train_cfg, extra_param_groups)
+    extra_param_groups = list(extra_param_groups)
+    want_graph = (cfg.cuda_graphs and str(device).startswith("cuda") and not info.active
+                  and not train_cfg.sparse_tables and extra_loss is None and not extra_param_groups)
+    optimizer = build_optimizer(model, train_cfg, extra_param_groups, capturable=want_graph)
     batches = make_batches(Rows.of(train), cfg, info)
     valid_rows = Rows.of(valid) if valid is not None else None
     by_auc = True
@@ -138,6 +151,11 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
         distributed.broadcast_module(model)
     net = distributed.wrap(model, tables, device)
     sync = (lambda: distributed.sync_table_grads(tables)) if info.active else None
+    graphed = None
+    if want_graph and graphable(device, optimizer.optimizers, info.active, train_cfg.sparse_tables):
+        l2 = l2_tables(model) if cfg.embed_l2 > 0 else []
+        graphed = GraphedStep(lambda xb, yb: step_loss(net, xb, yb, l2, cfg.embed_l2), optimizer.zero_grad,
+                              optimizer.step, cfg.batch_size)
 
     history: list[dict[str, float]] = []
     best_key: tuple[float, ...] = (-math.inf,)
@@ -163,7 +181,7 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
                 break
             ep = train_epoch(net, batches, optimizer, epoch=epoch, embed_l2=cfg.embed_l2, extra_loss=extra_loss,
                              progress=progress and info.is_main, stopwatch=train_sw, phase=phase,
-                             after_backward=sync)
+                             after_backward=sync, graphed=graphed)
             row: dict[str, float] = {"epoch": epoch, "loss": ep.loss, "seconds": ep.seconds,
                                      "samples_per_second": throughput(ep.samples * info.world, ep.seconds)}
             if valid_rows is None:
@@ -203,4 +221,4 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
                      train_seconds=train_sw.seconds, eval_seconds=eval_sw.seconds,
                      total_seconds=elapsed_before + time.perf_counter() - t_start,
                      samples_per_second=throughput(samples, train_sw.seconds),
-                     best_val_logloss=best_ll, history=history)
+                     best_val_logloss=best_ll, history=history, step_mode=_step_mode(graphed))

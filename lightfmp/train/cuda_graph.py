@@ -1,0 +1,106 @@
+"""A whole training step captured once as a CUDA graph and replayed for every full batch.
+
+Why: at batch 4096 a CTR model's step on a GPU launches ~100-180 small kernels, and the host takes
+longer to launch them than the GPU takes to run them (H100, `bench/profile_step.py`: the DNN's step
+kept the GPU busy 0.7 of 4.2 ms). The step is then bound by Python and the launches, so a model with
+half the fields trains no faster than the full one. A replayed graph launches the recorded kernels in
+one call.
+
+How (the recipe of torch.cuda.graph's documentation for a whole network): a few eager steps on a side
+stream (they are real training steps on real batches; they create the optimizer state and warm the
+allocator), then one capture of forward + loss + backward + optimizer step with the gradients set to
+None, reading the batch from static input buffers. Each later full batch is copied into those buffers
+and the graph replayed. The loss is left in a static tensor, valid until the next replay.
+
+Requirements, checked by `graphable`: CUDA, a single process (DDP's hooks are not captured here),
+dense table gradients (RowAdam reads the touched-row count on the host) and every optimizer a
+`capturable` torch Adam (`build_optimizer(..., capturable=True)`). The table lookups take their
+capture-safe path on dense CUDA tables (`lightfmp.nn.embedding`). A batch of another size (the last
+one of an epoch) runs eagerly. If the capture fails, the step warns once and stays eager.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+WARMUP_STEPS = 3
+
+
+def graphable(device: str, optimizers: list[torch.optim.Optimizer], distributed: bool,
+              sparse_tables: bool) -> bool:
+    if not str(device).startswith("cuda") or distributed or sparse_tables:
+        return False
+    return all(isinstance(o, torch.optim.Adam) and all(g.get("capturable") for g in o.param_groups)
+               for o in optimizers)
+
+
+class GraphedStep:
+    """Replays a captured training step for batches of exactly ``batch_size`` rows.
+
+    Args:
+        loss_fn: (x, y) -> scalar loss of the model in training mode (forward included).
+        zero_grad, optimizer_step: the optimizer's calls (gradients are set to None by zero_grad).
+        batch_size: the rows of the batches this graph serves.
+    """
+
+    def __init__(self, loss_fn: Callable[[Tensor, Tensor], Tensor], zero_grad: Callable[[], None],
+                 optimizer_step: Callable[[], None], batch_size: int):
+        self.loss_fn, self.zero_grad, self.optimizer_step = loss_fn, zero_grad, optimizer_step
+        self.batch_size = int(batch_size)
+        self.calls = 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.failed: str | None = None
+        self.static_x: Tensor | None = None
+        self.static_y: Tensor | None = None
+        self.static_loss: Tensor | None = None
+
+    def serves(self, xb: Tensor) -> bool:
+        return self.failed is None and xb.shape[0] == self.batch_size
+
+    def _eager(self, xb: Tensor, yb: Tensor) -> Tensor:
+        loss = self.loss_fn(xb, yb)
+        self.zero_grad()
+        loss.backward()
+        self.optimizer_step()
+        return loss.detach()
+
+    def __call__(self, xb: Tensor, yb: Tensor) -> Tensor:
+        """One training step on (xb, yb); returns the detached loss (valid until the next call)."""
+        if self.calls < WARMUP_STEPS:
+            self.calls += 1
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                loss = self._eager(xb, yb)
+            torch.cuda.current_stream().wait_stream(side)
+            return loss
+        if self.graph is None:
+            try:
+                self._capture(xb, yb)
+            except Exception as exc:  # stay correct and eager; say so once
+                self.failed = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                self.graph = None
+                warnings.warn(f"CUDA graph capture failed, training eagerly: {self.failed}", RuntimeWarning)
+                torch.cuda.synchronize()
+                return self._eager(xb, yb)
+        self.static_x.copy_(xb)
+        self.static_y.copy_(yb)
+        self.graph.replay()
+        self.calls += 1
+        return self.static_loss
+
+    def _capture(self, xb: Tensor, yb: Tensor) -> None:
+        self.static_x = xb.clone()
+        self.static_y = yb.clone()
+        torch.cuda.synchronize()
+        self.zero_grad()  # gradients are allocated inside the graph's memory pool
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            loss = self.loss_fn(self.static_x, self.static_y)
+            loss.backward()
+            self.optimizer_step()
+        self.static_loss = loss.detach()
+        self.graph = graph
