@@ -43,7 +43,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, BinaryIO, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -306,22 +306,31 @@ def _encode_pass(tmp: Path, groups: list[tuple[int, Path]], names: list[str], vo
     before = np.cumsum([np.zeros(3, np.int64)] + [np.bincount(code[a:b], minlength=3) for a, b in zip(starts, starts[1:])],
                        axis=0)
 
+    slice_rows = min(max((n for n, _ in groups), default=1), _ENCODE_ROWS)
+
     def encode(k: int) -> int:
         n, stem = groups[k]
         with open(stem.with_suffix(".pkl"), "rb") as fh:
             values = pickle.load(fh)
         table = np.concatenate([e.table(v) for e, v in zip(encoders, values)])
-        cb = code[starts[k]:starts[k] + n]
-        order = np.argsort(cb, kind="stable")
-        codes = np.fromfile(stem.with_suffix(".codes"), dtype=np.int32).reshape(n, F)
-        xb = table[codes.take(order, axis=0)]
-        del codes
-        start = 0
-        for i in range(3):
-            m = int(before[k + 1, i] - before[k, i])
-            if m:
-                _pwrite_all(files[i], memoryview(xb[start:start + m]).cast("B"), heads[i] + int(before[k, i]) * F * 4)
-            start += m
+        raw_b, taken_b, xb_b = _thread_buffers(slice_rows, F)
+        written = [int(before[k, i]) for i in range(3)]  # rows of each split before this slice
+        with open(stem.with_suffix(".codes"), "rb", buffering=0) as fh:
+            for a in range(0, n, slice_rows):  # slices in file order keep each split's rows in file order
+                m = min(slice_rows, n - a)
+                raw, taken, xb = raw_b[:m], taken_b[:m], xb_b[:m]
+                _read_exactly(fh, memoryview(raw).cast("B"), stem)
+                cb = code[starts[k] + a:starts[k] + a + m]
+                # mode="clip": the codes are in range by construction, and numpy buffers `out` under "raise"
+                np.take(raw, np.argsort(cb, kind="stable"), axis=0, out=taken, mode="clip")
+                np.take(table, taken, out=xb, mode="clip")
+                first = 0
+                for i, c in enumerate(np.bincount(cb, minlength=3).tolist()):
+                    if c:
+                        _pwrite_all(files[i], memoryview(xb[first:first + c]).cast("B"),
+                                    heads[i] + written[i] * F * 4)
+                    written[i] += c
+                    first += c
         return n
 
     workers = min(usable_cores(), _ENCODE_THREADS)
@@ -341,6 +350,31 @@ def _encode_pass(tmp: Path, groups: list[tuple[int, Path]], names: list[str], vo
 
 
 _ENCODE_THREADS = 4
+_ENCODE_ROWS = 1 << 16  # rows encoded at a time: 10 MB a work array at 39 fields, whatever the group size
+_local = threading.local()
+
+
+def _thread_buffers(rows: int, F: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """This thread's three int32 [rows, F] work arrays (spilled codes, split-ordered codes, encoded ids).
+
+    Reused for every slice the thread encodes. Fresh whole-group arrays were freed into glibc's
+    per-thread arenas rather than returned to the system, so peak memory grew with the number of
+    groups (660 MB at 1M rows, 886 MB at 4M: ratio 1.34).
+    """
+    bufs = getattr(_local, "bufs", None)
+    if bufs is None or bufs[0].shape != (rows, F):
+        bufs = _local.bufs = tuple(np.empty((rows, F), dtype=np.int32) for _ in range(3))
+    return bufs
+
+
+def _read_exactly(fh: BinaryIO, into: memoryview, where: Path) -> None:
+    """Fill ``into`` from the file's current position."""
+    got = 0
+    while got < len(into):
+        k = fh.readinto(into[got:])
+        if not k:
+            raise OSError(f"{where}: expected {len(into)} more bytes, found {got}")
+        got += k
 
 
 def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
