@@ -51,7 +51,7 @@ def ours_train(name: str, X: np.ndarray, y: np.ndarray, sizes: list[int], mcfg: 
     if graphs:
         tables = l2_tables(model)
         graphed = GraphedStep(lambda xb, yb: step_loss(model, xb, yb, tables, cfg.embed_l2), opt.zero_grad, opt.step,
-                              cfg.batch_size)
+                              cfg.batch_size, model=model)
     warm = DeviceBatches(X[:4 * cfg.batch_size], y[:4 * cfg.batch_size], cfg.batch_size, cfg.device)
     train_epoch(model, warm, opt, epoch=0, embed_l2=cfg.embed_l2, graphed=graphed)  # warm-up and capture
     batches = DeviceBatches(X, y, cfg.batch_size, cfg.device, seed=1)

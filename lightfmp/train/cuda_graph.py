@@ -24,7 +24,7 @@ import warnings
 from typing import Callable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 WARMUP_STEPS = 3
 
@@ -47,8 +47,9 @@ class GraphedStep:
     """
 
     def __init__(self, loss_fn: Callable[[Tensor, Tensor], Tensor], zero_grad: Callable[[], None],
-                 optimizer_step: Callable[[], None], batch_size: int):
+                 optimizer_step: Callable[[], None], batch_size: int, model: nn.Module | None = None):
         self.loss_fn, self.zero_grad, self.optimizer_step = loss_fn, zero_grad, optimizer_step
+        self.model = model
         self.batch_size = int(batch_size)
         self.calls = 0
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -65,7 +66,16 @@ class GraphedStep:
         self.zero_grad()
         loss.backward()
         self.optimizer_step()
+        self._release()
         return loss.detach()
+
+    def _release(self) -> None:
+        """Drop the tables' kept activations (`FieldTable.last_output`): they keep the last step's
+        autograd graph alive, whose gradient accumulators belong to another stream than the capture's."""
+        if self.model is not None:
+            for m in self.model.modules():
+                if getattr(m, "last_output", None) is not None:
+                    m.last_output = None
 
     def __call__(self, xb: Tensor, yb: Tensor) -> Tensor:
         """One training step on (xb, yb); returns the detached loss (valid until the next call)."""
@@ -96,6 +106,7 @@ class GraphedStep:
         self.static_x = xb.clone()
         self.static_y = yb.clone()
         torch.cuda.synchronize()
+        self._release()
         self.zero_grad()  # gradients are allocated inside the graph's memory pool
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
@@ -104,3 +115,4 @@ class GraphedStep:
             self.optimizer_step()
         self.static_loss = loss.detach()
         self.graph = graph
+        self._release()  # the capture's activations too: the eager last batch must not meet its accumulators

@@ -155,7 +155,7 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
     if want_graph and graphable(device, optimizer.optimizers, info.active, train_cfg.sparse_tables):
         l2 = l2_tables(model) if cfg.embed_l2 > 0 else []
         graphed = GraphedStep(lambda xb, yb: step_loss(net, xb, yb, l2, cfg.embed_l2), optimizer.zero_grad,
-                              optimizer.step, cfg.batch_size)
+                              optimizer.step, cfg.batch_size, model=model)
 
     history: list[dict[str, float]] = []
     best_key: tuple[float, ...] = (-math.inf,)
