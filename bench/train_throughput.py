@@ -34,7 +34,7 @@ from _util import (build_peer, criteo_vocab_sizes, have_peer, matmul_gflops, med
 from lightfmp.models import ModelConfig, build_model
 from lightfmp.train import TrainConfig, predict_logits, train_epoch
 from lightfmp.train.batching import DeviceBatches
-from lightfmp.train.cuda_graph import GraphedStep
+from lightfmp.train.cuda_graph import GraphedStep, graph_applies
 from lightfmp.train.loop import step_loss
 from lightfmp.train.optim import build_optimizer, l2_tables
 
@@ -45,7 +45,7 @@ def ours_train(name: str, X: np.ndarray, y: np.ndarray, sizes: list[int], mcfg: 
                repeat: int = 1):
     torch.manual_seed(0)
     model = build_model(name, sizes, mcfg).to(cfg.device)
-    graphs = cfg.cuda_graphs and cfg.device.startswith("cuda") and not cfg.sparse_tables  # as `fit` decides
+    graphs = graph_applies(cfg)  # as `fit` decides
     opt = build_optimizer(model, cfg, capturable=graphs)
     graphed = None
     if graphs:

@@ -12,9 +12,9 @@ allocator), then one capture of forward + loss + backward + optimizer step with 
 None, reading the batch from static input buffers. Each later full batch is copied into those buffers
 and the graph replayed. The loss is left in a static tensor, valid until the next replay.
 
-Requirements, checked by `graphable`: CUDA, a single process (DDP's hooks are not captured here),
-dense table gradients (RowAdam reads the touched-row count on the host) and every optimizer a
-`capturable` torch Adam (`build_optimizer(..., capturable=True)`). The table lookups take their
+Requirements, checked by `graph_applies`: CUDA, a single process (DDP's hooks are not captured here),
+dense table gradients (RowAdam reads the touched-row count on the host) and the plain loss; the
+optimizer is then built `capturable` (`build_optimizer(..., capturable=True)`). The table lookups take their
 capture-safe path on dense CUDA tables (`lightfmp.nn.embedding`). A batch of another size (the last
 one of an epoch) runs eagerly. If the capture fails, the step warns once and stays eager.
 """
@@ -26,15 +26,16 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from lightfmp.train.config import TrainConfig
+
 WARMUP_STEPS = 3
 
 
-def graphable(device: str, optimizers: list[torch.optim.Optimizer], distributed: bool,
-              sparse_tables: bool) -> bool:
-    if not str(device).startswith("cuda") or distributed or sparse_tables:
-        return False
-    return all(isinstance(o, torch.optim.Adam) and all(g.get("capturable") for g in o.param_groups)
-               for o in optimizers)
+def graph_applies(cfg: TrainConfig, distributed: bool = False, custom_loss: bool = False) -> bool:
+    """Whether a step of `cfg` can be captured: CUDA and `cfg.cuda_graphs`, one process, dense tables
+    and the plain loss (an extra loss term or param group may read values back on the host)."""
+    return (cfg.cuda_graphs and str(cfg.device).startswith("cuda") and not distributed and not cfg.sparse_tables
+            and not custom_loss)
 
 
 class GraphedStep:

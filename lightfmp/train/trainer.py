@@ -40,7 +40,7 @@ from lightfmp.train import distributed
 from lightfmp.train.batching import DeviceBatches
 from lightfmp.train.checkpoint import capture_rng, restore_rng
 from lightfmp.train.config import TrainConfig
-from lightfmp.train.cuda_graph import GraphedStep, graphable
+from lightfmp.train.cuda_graph import GraphedStep, graph_applies
 from lightfmp.train.loop import evaluate_rows, step_loss, train_epoch
 from lightfmp.train.optim import build_optimizer, field_tables, l2_tables
 from lightfmp.train.rows import Rows
@@ -130,15 +130,11 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
     model.to(device)
     tables = field_tables(model)
     sparse_before = [t.sparse for t in tables]
-    tf32_before = torch.backends.cuda.matmul.allow_tf32
-    if cfg.tf32 and str(device).startswith("cuda"):
-        torch.backends.cuda.matmul.allow_tf32 = True
     train_cfg = cfg
     if info.active and info.backend == "nccl" and cfg.sparse_tables:
         train_cfg = replace(cfg, sparse_embeddings=False)  # NCCL has no sparse all-reduce: DDP averages the tables
     extra_param_groups = list(extra_param_groups)
-    want_graph = (cfg.cuda_graphs and str(device).startswith("cuda") and not info.active
-                  and not train_cfg.sparse_tables and extra_loss is None and not extra_param_groups)
+    want_graph = graph_applies(train_cfg, info.active, custom_loss=extra_loss is not None or bool(extra_param_groups))
     optimizer = build_optimizer(model, train_cfg, extra_param_groups, capturable=want_graph)
     batches = make_batches(Rows.of(train), cfg, info)
     valid_rows = Rows.of(valid) if valid is not None else None
@@ -152,7 +148,7 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
     net = distributed.wrap(model, tables, device)
     sync = (lambda: distributed.sync_table_grads(tables)) if info.active else None
     graphed = None
-    if want_graph and graphable(device, optimizer.optimizers, info.active, train_cfg.sparse_tables):
+    if want_graph:
         l2 = l2_tables(model) if cfg.embed_l2 > 0 else []
         graphed = GraphedStep(lambda xb, yb: step_loss(net, xb, yb, l2, cfg.embed_l2), optimizer.zero_grad,
                               optimizer.step, cfg.batch_size, model=model)
@@ -175,7 +171,10 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
         train_sw.seconds, eval_sw.seconds = resume["train_seconds"], resume["eval_seconds"]
         elapsed_before, stopped = resume["elapsed_seconds"], resume["stopped"]
         first_epoch = int(resume["epoch"]) + 1
+    tf32_before = torch.backends.cuda.matmul.allow_tf32
     try:
+        if cfg.tf32 and str(device).startswith("cuda"):
+            torch.backends.cuda.matmul.allow_tf32 = True
         for epoch in range(first_epoch, cfg.epochs + 1):
             if stopped:
                 break
