@@ -49,6 +49,8 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--out",), dict(type=click.Path(), default=None, help="Run folder to write (replaced on success).")),
     (("--seed",), dict(type=int, default=0, show_default=True, help="Training seed (the split is fixed).")),
     (("--device",), dict(type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)),
+    (("--exact-gpu",), dict(is_flag=True, help="On cuda: plain float32 matmuls and eager steps "
+                                                "(no TF32, no CUDA graphs), e.g. to compare with a CPU run.")),
     (("--epochs",), dict(type=click.IntRange(min=1), default=10, show_default=True)),
     (("--patience",), dict(type=click.IntRange(min=0), default=2, show_default=True,
                            help="Early stopping patience on validation AUC.")),
@@ -58,7 +60,7 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--quiet",), dict(is_flag=True, help="No progress bars.")),
 ]
 _KEYS = ("data", "fmt", "input", "rows", "model", "embed_dim", "hidden", "dropout", "out", "seed",
-         "device", "epochs", "patience", "batch_size", "lr", "as_json", "quiet")
+         "device", "exact_gpu", "epochs", "patience", "batch_size", "lr", "as_json", "quiet")
 
 
 def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -83,6 +85,7 @@ class CommonArgs:
     out: str | None
     seed: int
     device: str
+    exact_gpu: bool
     epochs: int
     patience: int
     batch_size: int
@@ -196,8 +199,9 @@ def train_config(args: CommonArgs, **overrides: Any) -> Any:
     """TrainConfig from the shared options; `overrides` set any other TrainConfig field."""
     from lightfmp.train.config import TrainConfig
 
+    gpu = {"tf32": False, "cuda_graphs": False} if args.exact_gpu else {}
     return TrainConfig(lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
-                       device=resolve_device(args.device), seed=args.seed, **overrides)
+                       device=resolve_device(args.device), seed=args.seed, **{**gpu, **overrides})
 
 
 def _fmt(v: Any) -> str:
