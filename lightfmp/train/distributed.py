@@ -81,14 +81,16 @@ def pin_to_cores(local_rank: int, local_world: int) -> list[int]:
     Unpinned, the ranks' compute threads and gloo's communication threads wander over all cores and
     slow each other down: 2 ranks of one thread on this 2-core machine took 142-165 ms a step of 2,048
     rows each, pinned 130-132 ms (the forward pass went from ~38 to ~31 ms, its single-process share).
-    Nothing is pinned where there are fewer cores than local ranks, or when LIGHTFMP_NO_PIN is set.
+    Opt-in (LIGHTFMP_PIN=1) until a rare abort of a pinned 2-rank test run (1 in about 6, "terminate
+    called without an active exception" in gloo) is understood. Nothing is pinned where there are
+    fewer cores than local ranks.
     Returns the cores kept (all of them when not pinned).
     """
     try:
         cores = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return []
-    if local_world < 2 or len(cores) < local_world or os.environ.get("LIGHTFMP_NO_PIN"):
+    if local_world < 2 or len(cores) < local_world or not os.environ.get("LIGHTFMP_PIN"):
         return cores
     k = len(cores) // local_world
     mine = cores[local_rank * k:(local_rank + 1) * k]
