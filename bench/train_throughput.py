@@ -34,9 +34,9 @@ from _util import (build_peer, criteo_vocab_sizes, have_peer, matmul_gflops, med
 from lightfmp.models import ModelConfig, build_model
 from lightfmp.train import TrainConfig, predict_logits, train_epoch
 from lightfmp.train.batching import DeviceBatches
-from lightfmp.train.cuda_graph import GraphedStep, graph_applies
-from lightfmp.train.loop import step_loss
-from lightfmp.train.optim import build_optimizer, l2_tables
+from lightfmp.train.cuda_graph import graph_applies
+from lightfmp.train.optim import build_optimizer
+from lightfmp.train.trainer import graphed_step
 
 ALL = ("dnn", "widedeep", "deepfm", "xdeepfm", "pnn")
 
@@ -47,11 +47,7 @@ def ours_train(name: str, X: np.ndarray, y: np.ndarray, sizes: list[int], mcfg: 
     model = build_model(name, sizes, mcfg).to(cfg.device)
     graphs = graph_applies(cfg)  # as `fit` decides
     opt = build_optimizer(model, cfg, capturable=graphs)
-    graphed = None
-    if graphs:
-        tables = l2_tables(model)
-        graphed = GraphedStep(lambda xb, yb: step_loss(model, xb, yb, tables, cfg.embed_l2), opt.zero_grad, opt.step,
-                              cfg.batch_size, model=model)
+    graphed = graphed_step(model, model, opt, cfg) if graphs else None
     warm = DeviceBatches(X[:4 * cfg.batch_size], y[:4 * cfg.batch_size], cfg.batch_size, cfg.device)
     train_epoch(model, warm, opt, epoch=0, embed_l2=cfg.embed_l2, graphed=graphed)  # warm-up and capture
     batches = DeviceBatches(X, y, cfg.batch_size, cfg.device, seed=1)

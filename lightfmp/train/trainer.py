@@ -73,6 +73,14 @@ def _step_mode(graphed: GraphedStep | None) -> str:
     return "cuda graph" if graphed.graph is not None else "eager"
 
 
+def graphed_step(model: nn.Module, net: nn.Module, optimizer: Any, cfg: TrainConfig) -> GraphedStep:
+    """The CUDA-graph step of `fit`'s plain loss (BCE + embedding L2) for `net` (`model` or its wrapper);
+    `optimizer` must have been built with ``capturable=True``."""
+    l2 = l2_tables(model) if cfg.embed_l2 > 0 else []
+    return GraphedStep(lambda xb, yb: step_loss(net, xb, yb, l2, cfg.embed_l2), optimizer.zero_grad,
+                       optimizer.step, cfg.batch_size, model=model)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (all devices)."""
     random.seed(seed)
@@ -147,11 +155,7 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
         distributed.broadcast_module(model)
     net = distributed.wrap(model, tables, device)
     sync = (lambda: distributed.sync_table_grads(tables)) if info.active else None
-    graphed = None
-    if want_graph:
-        l2 = l2_tables(model) if cfg.embed_l2 > 0 else []
-        graphed = GraphedStep(lambda xb, yb: step_loss(net, xb, yb, l2, cfg.embed_l2), optimizer.zero_grad,
-                              optimizer.step, cfg.batch_size, model=model)
+    graphed = graphed_step(model, net, optimizer, cfg) if want_graph else None
 
     history: list[dict[str, float]] = []
     best_key: tuple[float, ...] = (-math.inf,)
