@@ -158,14 +158,24 @@ def resume_option(f: Callable[..., Any]) -> Callable[..., Any]:
 def start_distributed(args: CommonArgs) -> Any:
     """Join the torchrun process group, if any (gloo on CPU, nccl on CUDA); returns its DistInfo.
 
-    The group is left when the click command's context closes, on success and on error alike.
+    The group is left when the click command's context closes, on success (together, after a barrier)
+    and on error alike.
     """
     from lightfmp.train import distributed
 
     info = distributed.init_from_env(resolve_device(args.device))
     if info.active:
-        click.get_current_context().call_on_close(distributed.shutdown)
+        click.get_current_context().call_on_close(_leave_group)
     return info
+
+
+def _leave_group() -> None:
+    """Called as the command's context closes; ranks that succeeded leave together (a barrier)."""
+    from lightfmp.train import distributed
+
+    exc = sys.exc_info()[1]
+    ok = exc is None or (isinstance(exc, click.exceptions.Exit) and exc.exit_code == 0)
+    distributed.shutdown(together=ok)
 
 
 def checkpoint_path(out: str) -> Path:

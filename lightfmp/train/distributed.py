@@ -98,8 +98,14 @@ def pin_to_cores(local_rank: int, local_world: int) -> list[int]:
     return mine
 
 
-def shutdown() -> None:
+def shutdown(together: bool = True) -> None:
+    """Leave the process group. ``together`` (the success path): wait at a barrier first, so that no
+    rank tears its gloo pairs down while a peer still uses them; a rank that exited early that way
+    once made its peer abort ("terminate called without an active exception"). On an error path
+    (``together=False``) the peers may be inside another collective, so no barrier is attempted."""
     if dist.is_available() and dist.is_initialized():
+        if together and dist.get_world_size() > 1:
+            dist.barrier()
         dist.destroy_process_group()
 
 
