@@ -80,7 +80,7 @@ def part_real(args: argparse.Namespace) -> None:
             continue
         data = open_data(fmt=fmt, input=src, progress=False)
         for model in args.models:
-            mcfg = ModelConfig(embed_dim=dim, hidden=tuple(args.hidden))
+            mcfg = ModelConfig(embed_dim=dim, hidden=tuple(args.hidden), cin_layers=tuple(args.cin))
             runs: dict[str, list[dict[str, float]]] = {}
             for seed in range(args.seeds):
                 tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=seed)
@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch-size", type=int, default=1024, help="smaller than 4096: the samples are small")
     ap.add_argument("--hidden", type=lambda s: [int(x) for x in s.split(",")], default=[400, 400, 200])
+    ap.add_argument("--cin", type=lambda s: [int(x) for x in s.split(",")], default=[100, 100, 100],
+                    help="xDeepFM CIN layer sizes (32,32 as bench/reproduce.py: ~10x less work on one core)")
     ap.add_argument("--synthetic-rows", type=int, default=50_000)
     ap.add_argument("--guards", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 5])
     ap.add_argument("--skip-real", action="store_true")

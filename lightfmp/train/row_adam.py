@@ -25,6 +25,24 @@ import torch
 from torch import Tensor
 
 
+def sum_duplicate_rows(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) -> tuple[Tensor, Tensor]:
+    """Coalesce a row-sparse gradient without sorting: (distinct rows ascending, their summed values).
+
+    ``idx`` [n] row ids with repeats, ``vals`` [n, width]; ``touched`` (bool, all False) and ``pos``
+    (int64) are table-length scratch buffers; ``touched`` is left all False again on return.
+    """
+    touched[idx] = True
+    rows = touched.nonzero().squeeze(1)          # distinct touched rows, sorted
+    touched[rows] = False                        # reset the scratch mask for the next call
+    pos[rows] = torch.arange(rows.numel(), device=idx.device)
+    # Sum duplicate ids with a 1-D index_add_ over flat element positions: CPU index_add_ on 2-D
+    # rows goes index by index, the 1-D form is one tight loop (~2x faster here).
+    width = vals.shape[1]
+    flat = (pos[idx].unsqueeze(1) * width + torch.arange(width, device=idx.device)).reshape(-1)
+    grad = torch.zeros(rows.numel() * width, dtype=vals.dtype, device=idx.device)
+    return rows, grad.index_add_(0, flat, vals.reshape(-1)).view(rows.numel(), width)
+
+
 class RowAdam(torch.optim.Optimizer):
     """Lazy Adam over rows for parameters whose gradients are sparse (row-sparse COO, any duplicates).
 
@@ -67,17 +85,7 @@ class RowAdam(torch.optim.Optimizer):
                 vals = g._values()
                 if idx.numel() == 0:
                     continue
-                touched, pos = self._scratch[p]
-                touched[idx] = True
-                rows = touched.nonzero().squeeze(1)          # distinct touched rows, sorted
-                touched[rows] = False                        # reset the scratch mask for next step
-                pos[rows] = torch.arange(rows.numel(), device=p.device)
-                # Sum duplicate ids with a 1-D index_add_ over flat element positions: CPU index_add_
-                # on 2-D rows goes index by index, the 1-D form is one tight loop (~2x faster here).
-                width = p.shape[1]
-                flat = (pos[idx].unsqueeze(1) * width + torch.arange(width, device=p.device)).reshape(-1)
-                grad = torch.zeros(rows.numel() * width, dtype=vals.dtype, device=p.device)
-                grad = grad.index_add_(0, flat, vals.reshape(-1)).view(rows.numel(), width)
+                rows, grad = sum_duplicate_rows(idx, vals, *self._scratch[p])
                 m = st["exp_avg"].index_select(0, rows).mul_(b1).add_(grad, alpha=1 - b1)
                 v = st["exp_avg_sq"].index_select(0, rows).mul_(b2).addcmul_(grad, grad, value=1 - b2)
                 st["exp_avg"].index_copy_(0, rows, m)
