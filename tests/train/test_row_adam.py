@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lightfmp.train.row_adam import RowAdam
+from lightfmp.train.row_adam import RowAdam, sum_duplicate_rows
 
 
 def _grad_step(W, opt, ids, scale):
@@ -47,3 +47,15 @@ def test_refuses_dense_gradients():
     W.grad = torch.ones(3, 2)
     with pytest.raises(RuntimeError, match="sparse"):
         RowAdam([W]).step()
+
+
+def test_sum_duplicate_rows_equals_coalesce_and_leaves_the_mask_clean():
+    g = torch.Generator().manual_seed(3)
+    idx = torch.randint(0, 40, (300,), generator=g)
+    vals = torch.randn(300, 3, generator=g)
+    touched, pos = torch.zeros(50, dtype=torch.bool), torch.empty(50, dtype=torch.long)
+    rows, summed = sum_duplicate_rows(idx, vals, touched, pos)
+    ref = torch.sparse_coo_tensor(idx.unsqueeze(0), vals, (50, 3)).coalesce()
+    torch.testing.assert_close(rows, ref.indices()[0])
+    torch.testing.assert_close(summed, ref.values())
+    assert not touched.any()
