@@ -1,12 +1,13 @@
-"""RowAdam: lazy Adam for embedding tables, updating only the rows a batch touched, without sorting.
+"""RowAdam: lazy Adam for embedding tables, updating only the rows a batch touched.
 
 The lazy-Adam update of `torch.optim.SparseAdam` (the moments of untouched rows are left alone; bias
 correction uses the parameter's own step count) with `torch.optim.Adam`'s placement of eps (after
 the bias correction of v), so that with every row touched it equals dense Adam (tested). The difference is how the
 touched rows are found. A table's sparse gradient from `F.embedding(sparse=True)` is uncoalesced:
 one row per looked-up id (4096 x 39 = 160k rows at batch 4096, of which ~20k distinct on Criteo-like
-data). SparseAdam coalesces it, which sorts the 160k indices; here the distinct rows come from a
-boolean "touched" mask over the table (`nonzero` returns them already sorted, O(table rows) bytes),
+data). SparseAdam coalesces it, which sorts the 160k indices; here (`sum_duplicate_rows`) the distinct
+rows come from a boolean "touched" mask over the table (`nonzero` returns them already sorted, O(table
+rows) bytes), or from a sort when the ids are few against the table (pretraining's small batches),
 duplicates are summed with one flat `index_add_` into a compact buffer, and the moments and weights are
 gathered, updated and scattered back for those rows only. Measured on this 2-core machine while
 other jobs loaded it (1.29M x 10 table, batch 4096 x 39 Zipf ids), the step took about half of
@@ -26,11 +27,22 @@ from torch import Tensor
 
 
 def sum_duplicate_rows(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) -> tuple[Tensor, Tensor]:
-    """Coalesce a row-sparse gradient without sorting: (distinct rows ascending, their summed values).
+    """Coalesce a row-sparse gradient: (distinct rows ascending, their summed values).
 
     ``idx`` [n] row ids with repeats, ``vals`` [n, width]; ``touched`` (bool, all False) and ``pos``
     (int64) are table-length scratch buffers; ``touched`` is left all False again on return.
+
+    Two ways, chosen by size: a boolean mask over the table (no sort, but ``nonzero`` scans every
+    table row) when the ids are many, ``torch.unique`` (a sort of the n ids) when they are few
+    against the table (n * 8 < rows). Measured here, one thread, Zipf ids, width 10
+    (/tmp scripts; mask vs sort ms): 1.29M-row table, n = 4,992 (pretraining's batch 128 x 39):
+    3.20 vs 0.50; n = 79,872 (one rank's 2,048 x 39): 9.9 vs 5.0; n = 159,744: 16.8 vs 13.2;
+    100k-row table, n = 79,872: 3.8 vs 5.4 and n = 159,744: 9.3 vs 10.7.
     """
+    if idx.numel() * 8 < touched.numel():
+        rows, inverse = torch.unique(idx, sorted=True, return_inverse=True)
+        grad = torch.zeros(rows.numel(), vals.shape[1], dtype=vals.dtype, device=idx.device)
+        return rows, grad.index_add_(0, inverse, vals)
     touched[idx] = True
     rows = touched.nonzero().squeeze(1)          # distinct touched rows, sorted
     touched[rows] = False                        # reset the scratch mask for the next call

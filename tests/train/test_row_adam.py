@@ -49,13 +49,14 @@ def test_refuses_dense_gradients():
         RowAdam([W]).step()
 
 
-def test_sum_duplicate_rows_equals_coalesce_and_leaves_the_mask_clean():
+@pytest.mark.parametrize("table_rows", [50, 5000])  # many ids: the mask path; few: the sort path
+def test_sum_duplicate_rows_equals_coalesce_and_leaves_the_mask_clean(table_rows):
     g = torch.Generator().manual_seed(3)
-    idx = torch.randint(0, 40, (300,), generator=g)
+    idx = torch.randint(0, 40, (300,), generator=g) * (table_rows // 50)
     vals = torch.randn(300, 3, generator=g)
-    touched, pos = torch.zeros(50, dtype=torch.bool), torch.empty(50, dtype=torch.long)
+    touched, pos = torch.zeros(table_rows, dtype=torch.bool), torch.empty(table_rows, dtype=torch.long)
     rows, summed = sum_duplicate_rows(idx, vals, touched, pos)
-    ref = torch.sparse_coo_tensor(idx.unsqueeze(0), vals, (50, 3)).coalesce()
+    ref = torch.sparse_coo_tensor(idx.unsqueeze(0), vals, (table_rows, 3)).coalesce()
     torch.testing.assert_close(rows, ref.indices()[0])
     torch.testing.assert_close(summed, ref.values())
     assert not touched.any()
