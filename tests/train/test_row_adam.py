@@ -56,7 +56,7 @@ def test_sum_duplicate_rows_equals_coalesce_and_leaves_the_mask_clean(table_rows
     vals = torch.randn(300, 3, generator=g)
     touched, pos = torch.zeros(table_rows, dtype=torch.bool), torch.empty(table_rows, dtype=torch.long)
     rows, summed = sum_duplicate_rows(idx, vals, touched, pos)
-    ref = torch.sparse_coo_tensor(idx.unsqueeze(0), vals, (table_rows, 3)).coalesce()
+    ref = torch.sparse_coo_tensor(idx.unsqueeze(0), vals, (table_rows, 3), check_invariants=True).coalesce()
     torch.testing.assert_close(rows, ref.indices()[0])
     torch.testing.assert_close(summed, ref.values())
     assert not touched.any()
