@@ -41,8 +41,10 @@ SOURCES = {
 }
 
 
-def no_selection(data: Any, model: str, mcfg: ModelConfig, tcfg: TrainConfig) -> dict[str, float]:
-    """Train the backbone on all fields of the whole train split; test metrics and timings."""
+def no_selection(data: Any, model: str, mcfg: ModelConfig, tcfg: TrainConfig,
+                 keep_model: bool = False) -> dict[str, Any]:
+    """Train the backbone on all fields of the whole train split; test metrics and timings
+    (and the trained network under "model" if ``keep_model``)."""
     seed_everything(tcfg.seed)
     net = build_model(model, data.schema.vocab_sizes, mcfg)
     t0 = time.perf_counter()
@@ -50,7 +52,8 @@ def no_selection(data: Any, model: str, mcfg: ModelConfig, tcfg: TrainConfig) ->
     tt = time.perf_counter() - t0
     test = evaluate(net, *data.split("test"), batch_size=tcfg.eval_batch_size, device=tcfg.device)
     return {"auc": test.auc, "logloss": test.logloss, "pt": 0.0, "ct": tt, "tt": tt, "it": test.seconds,
-            "params": count_params(net), "epochs": fr.epochs_run, "history": fr.history}
+            "params": count_params(net), "epochs": fr.epochs_run, "history": fr.history,
+            **({"model": net} if keep_model else {})}
 
 
 def light_fmp(data: Any, model: str, tau: float, mcfg: ModelConfig, tcfg: TrainConfig,
