@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -135,16 +136,29 @@ def wrap(model: nn.Module, tables: list[nn.Module], device: str) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
 
 
+_SCRATCH: "weakref.WeakKeyDictionary[nn.Module, tuple[Tensor, Tensor]]" = weakref.WeakKeyDictionary()
+
+
+def _scratch(table: nn.Module, grad: Tensor) -> tuple[Tensor, Tensor]:
+    """The table's (touched, pos) buffers for `sum_duplicate_rows`, made once, not every step."""
+    buf = _SCRATCH.get(table)
+    if buf is None or buf[0].numel() != grad.shape[0] or buf[0].device != grad.device:
+        buf = (torch.zeros(grad.shape[0], dtype=torch.bool, device=grad.device),
+               torch.empty(grad.shape[0], dtype=torch.long, device=grad.device))
+        _SCRATCH[table] = buf
+    return buf
+
+
 def sync_table_grads(tables: list[nn.Module]) -> None:
     """Average the sparse table gradients over ranks: gather every rank's (row ids, row values), / world.
 
-    Each rank first sums its own duplicate ids (`sum_duplicate_rows`, no sort): at 2,048 x 39 Zipf ids
-    only a few thousand rows are distinct, so the exchange carries several times fewer bytes and
-    `RowAdam` dedupes fewer rows. Measured (`bench/scale.py --rows 1000000 --scaling --epochs 2`, same
-    session): 2 ranks trained 35,777 samples/s without the local sum and 47,549-48,349 with it
-    (1 process: 33-36k), i.e. 2-rank scaling 1.07x -> 1.35-1.40x. The gathered rows are concatenated (a row two ranks touched appears
-    twice) and `RowAdam` sums those duplicates as it does within one rank. Every table's ids and values
-    travel in one buffer (the int64 ids reinterpreted as words of the values' dtype), so a step costs
+    Each rank first sums its own duplicate ids (`sum_duplicate_rows`): at 2,048 x 39 Zipf ids only
+    about one in eight is distinct, so the exchange carries several times fewer bytes and `RowAdam`
+    dedupes fewer rows. Measured (`bench/scale.py --rows 1000000 --scaling --epochs 2`, same session,
+    a noisy VM): 2 ranks trained 35,777 samples/s without the local sum and 43,731-48,921 with it
+    (1 process: 33-36k), i.e. 2-rank scaling 1.07x -> 1.27-1.49x. The gathered rows are concatenated
+    (a row two ranks touched appears twice) and `RowAdam` sums those duplicates as it does within one
+    rank. Every table's ids and values travel in one buffer (the int64 ids reinterpreted as words of the values' dtype), so a step costs
     two collectives whatever the number of tables: the per-table lengths, then the padded buffers.
     Measured with 2 pinned ranks of one thread, 2,048 x 39 ids into a 1.3M x 10 table: 9-10 ms,
     against 16 ms for two all_gathers per table (ids, values) each with its own length exchange, and
@@ -159,10 +173,8 @@ def sync_table_grads(tables: list[nn.Module]) -> None:
     dtype = grads[0][1].dtype
     words = 8 // torch.empty((), dtype=dtype).element_size()  # words of `dtype` per int64 id
     ids_words, vals_flat, lengths = [], [], []
-    for _, g in grads:
-        touched = torch.zeros(g.shape[0], dtype=torch.bool, device=g.device)
-        pos = torch.empty(g.shape[0], dtype=torch.long, device=g.device)
-        ids, vals = sum_duplicate_rows(g._indices()[0], g._values(), touched, pos)
+    for t, g in grads:
+        ids, vals = sum_duplicate_rows(g._indices()[0], g._values(), *_scratch(t, g))
         ids_words.append(ids.view(dtype))
         vals_flat.append(vals.to(dtype).reshape(-1))
         lengths.append(ids.numel())
