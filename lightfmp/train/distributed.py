@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,7 +35,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from lightfmp.train.row_adam import sum_duplicate_rows
+from lightfmp.train.row_adam import row_scratch, sum_duplicate_rows
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,11 @@ def pin_to_cores(local_rank: int, local_world: int) -> list[int]:
     Unpinned, the ranks' compute threads and gloo's communication threads wander over all cores and
     slow each other down: 2 ranks of one thread on this 2-core machine took 142-165 ms a step of 2,048
     rows each, pinned 130-132 ms (the forward pass went from ~38 to ~31 ms, its single-process share).
-    Opt-in (LIGHTFMP_PIN=1) until a rare abort of a pinned 2-rank test run (1 in about 6, "terminate
-    called without an active exception" in gloo) is understood. Nothing is pinned where there are
-    fewer cores than local ranks.
+    Opt-in (LIGHTFMP_PIN=1) since a rare abort of a pinned 2-rank test run (1 in about 6, "terminate
+    called without an active exception" in gloo); `shutdown` now has successful ranks leave together,
+    the likely cause, but pinning stays off: on the session-4 VM it measured no faster (2-rank
+    scaling 1.29x pinned against 1.35-1.40x unpinned in `bench/scale.py --scaling`). Nothing is
+    pinned where there are fewer cores than local ranks.
     Returns the cores kept (all of them when not pinned).
     """
     try:
@@ -136,19 +137,6 @@ def wrap(model: nn.Module, tables: list[nn.Module], device: str) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False)
 
 
-_SCRATCH: "weakref.WeakKeyDictionary[nn.Module, tuple[Tensor, Tensor]]" = weakref.WeakKeyDictionary()
-
-
-def _scratch(table: nn.Module, grad: Tensor) -> tuple[Tensor, Tensor]:
-    """The table's (touched, pos) buffers for `sum_duplicate_rows`, made once, not every step."""
-    buf = _SCRATCH.get(table)
-    if buf is None or buf[0].numel() != grad.shape[0] or buf[0].device != grad.device:
-        buf = (torch.zeros(grad.shape[0], dtype=torch.bool, device=grad.device),
-               torch.empty(grad.shape[0], dtype=torch.long, device=grad.device))
-        _SCRATCH[table] = buf
-    return buf
-
-
 def sync_table_grads(tables: list[nn.Module]) -> None:
     """Average the sparse table gradients over ranks: gather every rank's (row ids, row values), / world.
 
@@ -158,10 +146,11 @@ def sync_table_grads(tables: list[nn.Module]) -> None:
     a noisy VM): 2 ranks trained 35,777 samples/s without the local sum and 43,731-48,921 with it
     (1 process: 33-36k), i.e. 2-rank scaling 1.07x -> 1.27-1.49x. The gathered rows are concatenated
     (a row two ranks touched appears twice) and `RowAdam` sums those duplicates as it does within one
-    rank. Every table's ids and values travel in one buffer (the int64 ids reinterpreted as words of the values' dtype), so a step costs
-    two collectives whatever the number of tables: the per-table lengths, then the padded buffers.
-    Measured with 2 pinned ranks of one thread, 2,048 x 39 ids into a 1.3M x 10 table: 9-10 ms,
-    against 16 ms for two all_gathers per table (ids, values) each with its own length exchange, and
+    rank. Every table's ids and values travel in one buffer (the int64 ids reinterpreted as words of
+    the values' dtype), so a step costs two collectives whatever the number of tables: the per-table
+    lengths, then the padded buffers. Measured before the local sum, with 2 pinned ranks of one
+    thread, 2,048 x 39 ids into a 1.3M x 10 table: 9-10 ms, against 16 ms for two all_gathers per
+    table (ids, values) each with its own length exchange, and
     78 ms for gloo's sparse all_reduce, which coalesces (sorts) the ids on the way.
     """
     info = current()
@@ -174,7 +163,7 @@ def sync_table_grads(tables: list[nn.Module]) -> None:
     words = 8 // torch.empty((), dtype=dtype).element_size()  # words of `dtype` per int64 id
     ids_words, vals_flat, lengths = [], [], []
     for t, g in grads:
-        ids, vals = sum_duplicate_rows(g._indices()[0], g._values(), *_scratch(t, g))
+        ids, vals = sum_duplicate_rows(g._indices()[0], g._values(), *row_scratch(t.weight))
         ids_words.append(ids.view(dtype))
         vals_flat.append(vals.to(dtype).reshape(-1))
         lengths.append(ids.numel())

@@ -15,15 +15,36 @@ SparseAdam's time (281 vs 520 ms, both inflated by the load); `bench/train_throu
 RowAdam, SparseAdam and dense Adam in one run.
 
 State per parameter: step, exp_avg and exp_avg_sq [rows, width] (zeros). Two scratch index buffers
-(touched bool [rows], pos int64 [rows]) are kept beside the state, not in it, and reused every step so
-no table-sized allocation happens per step.
+(touched bool [rows], pos int64 [rows], `row_scratch`) are kept beside the state, not in it, and reused
+every step so no table-sized allocation happens per step.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Iterable
 
 import torch
 from torch import Tensor
+
+
+# Scratch index buffers live outside the optimizer's `state`, so checkpoints hold only the moments and
+# the step (Optimizer.load_state_dict would also cast an int64 buffer to the weights' dtype).
+_SCRATCH: dict[int, tuple[Tensor, Tensor]] = {}  # id(weight) -> buffers, dropped with the weight
+
+
+def row_scratch(weight: Tensor) -> tuple[Tensor, Tensor]:
+    """The (touched, pos) buffers of `sum_duplicate_rows` for ``weight``'s rows: made once per table and
+    shared by `RowAdam` and the distributed gradient exchange (``touched`` is all False between calls).
+    Keyed by id (a tensor's == is elementwise, so it cannot key a WeakKeyDictionary) and released by
+    a finalizer when the weight is collected."""
+    buf = _SCRATCH.get(id(weight))
+    if buf is None or buf[0].numel() != weight.shape[0] or buf[0].device != weight.device:
+        if buf is None:
+            weakref.finalize(weight, _SCRATCH.pop, id(weight), None)
+        buf = (torch.zeros(weight.shape[0], dtype=torch.bool, device=weight.device),
+               torch.empty(weight.shape[0], dtype=torch.long, device=weight.device))
+        _SCRATCH[id(weight)] = buf
+    return buf
 
 
 def sum_duplicate_rows(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) -> tuple[Tensor, Tensor]:
@@ -69,9 +90,6 @@ class RowAdam(torch.optim.Optimizer):
         if lr <= 0 or eps <= 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"invalid RowAdam settings lr={lr} betas={betas} eps={eps}")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
-        # Scratch index buffers live outside `state`, so checkpoints hold only the moments and the
-        # step (Optimizer.load_state_dict would also cast an int64 buffer to the weights' dtype).
-        self._scratch: dict[Tensor, tuple[Tensor, Tensor]] = {}
 
     @torch.no_grad()
     def step(self, closure=None):  # type: ignore[override]
@@ -89,15 +107,12 @@ class RowAdam(torch.optim.Optimizer):
                     st["step"] = 0
                     st["exp_avg"] = torch.zeros_like(p)
                     st["exp_avg_sq"] = torch.zeros_like(p)
-                if p not in self._scratch:
-                    self._scratch[p] = (torch.zeros(p.shape[0], dtype=torch.bool, device=p.device),
-                                        torch.zeros(p.shape[0], dtype=torch.long, device=p.device))
                 st["step"] += 1
                 idx = g._indices()[0]
                 vals = g._values()
                 if idx.numel() == 0:
                     continue
-                rows, grad = sum_duplicate_rows(idx, vals, *self._scratch[p])
+                rows, grad = sum_duplicate_rows(idx, vals, *row_scratch(p))
                 m = st["exp_avg"].index_select(0, rows).mul_(b1).add_(grad, alpha=1 - b1)
                 v = st["exp_avg_sq"].index_select(0, rows).mul_(b2).addcmul_(grad, grad, value=1 - b2)
                 st["exp_avg"].index_copy_(0, rows, m)

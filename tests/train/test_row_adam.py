@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lightfmp.train.row_adam import RowAdam, sum_duplicate_rows
+from lightfmp.train.row_adam import RowAdam, row_scratch, sum_duplicate_rows
 
 
 def _grad_step(W, opt, ids, scale):
@@ -39,7 +39,7 @@ def test_lazy_untouched_rows_and_state_stay_put_and_matches_sparse_adam():
     _grad_step(W1, o1, torch.tensor([0, 0, 1]), 1.0)
     changed = (W1.detach() != before).any(1)
     assert changed[:2].all() and not changed[2:].any()
-    assert not o1._scratch[W1][0].any()  # scratch mask reset
+    assert not row_scratch(W1)[0].any()  # scratch mask reset
 
 
 def test_refuses_dense_gradients():
