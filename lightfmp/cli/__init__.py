@@ -7,6 +7,7 @@ training run (``NonFiniteLossError``) is one line and exit status 1.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -60,19 +61,34 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    code = _run(argv)
+    dist = sys.modules.get("lightfmp.train.distributed")
+    if dist is not None and dist.joined:
+        # A torchrun worker has left its group (`distributed.shutdown`); skip the interpreter's
+        # teardown, where gloo objects outliving the group can abort the process.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
+    """Run one verb; the process exit status (0, 1 diverged, 2 bad input, 130 aborted)."""
     try:
         cli.main(args=argv, prog_name="lightfmp", standalone_mode=False)
     except InputError as exc:
         click.echo(f"lightfmp: error: {exc}", err=True)
-        sys.exit(2)
+        return 2
     except NonFiniteLossError as exc:
         click.echo(f"lightfmp: error: {exc}", err=True)
-        sys.exit(1)
+        return 1
     except click.exceptions.Abort:
         click.echo("lightfmp: aborted", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2)
+        return 2
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
+    return 0
