@@ -102,7 +102,7 @@ def pin_to_cores(local_rank: int, local_world: int) -> list[int]:
         cores = sorted(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return []
-    if local_world < 2 or len(cores) < local_world or not os.environ.get("LIGHTFMP_PIN"):
+    if local_world < 2 or len(cores) < local_world or os.environ.get("LIGHTFMP_PIN", "0") in ("", "0"):
         return cores
     k = len(cores) // local_world
     mine = cores[local_rank * k:(local_rank + 1) * k]
