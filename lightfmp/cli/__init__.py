@@ -66,8 +66,11 @@ def main(argv: list[str] | None = None) -> None:
     if dist is not None and dist.joined:
         # A torchrun worker has left its group (`distributed.shutdown`); skip the interpreter's
         # teardown, where gloo objects outliving the group can abort the process.
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed or broken pipe: nothing more to deliver
+                pass
         os._exit(code)
     if code:
         sys.exit(code)
