@@ -10,7 +10,9 @@ fresh subprocess so that peak memory (ru_maxrss of that child) is its own:
   * reference: `pandas.read_csv(file, sep="\\t", header=None)` alone (C engine, the default), no encoding;
   * with --parse-floor, pyarrow's fastest whole-file parse alone (every core, types given): the
     ceiling for any prepare that reads with pyarrow, as issue 3 asks (streaming, never a whole-file
-    pandas frame). Measured 2026-11-23, `--repeat 5 --parse-floor`: pyarrow 1.39 s, pandas 0.71 s.
+    pandas frame), and polars' the same way where polars is installed (`.[bench]`). Measured
+    2026-11-23, `--repeat 5 --parse-floor`: pyarrow 1.39 s, pandas 0.71 s; 2026-12-02, `--repeat 3
+    --parse-floor`: pyarrow 1.41 s, polars 2.1.0 1.34 s, pandas 0.83 s.
 Times are taken inside the child around the call (interpreter start and imports excluded for both);
 the median of --repeat runs is reported. Prints a table and the ratios.
 """
@@ -49,6 +51,14 @@ elif kind == "pyarrow":
                      parse_options=pc.ParseOptions(delimiter="\t"), convert_options=pc.ConvertOptions(column_types=types))
     seconds = time.perf_counter() - t
     rows = df.num_rows
+elif kind == "polars":
+    # The other streaming-capable reader issue 3 names: its whole-file parse on every core, types given.
+    import polars as pl
+    schema = {"label": pl.Int8, **{f"I{i}": pl.Float64 for i in range(1, 14)}, **{f"C{i}": pl.Utf8 for i in range(1, 27)}}
+    t = time.perf_counter()
+    df = pl.read_csv(path, separator="\t", has_header=False, new_columns=list(schema), schema=schema)
+    seconds = time.perf_counter() - t
+    rows = df.height
 else:
     import pandas as pd
     t = time.perf_counter()
@@ -76,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "lightfmp-bench")
     ap.add_argument("--no-pandas", action="store_true", help="Skip the pandas reference.")
     ap.add_argument("--parse-floor", action="store_true",
-                    help="Also time pyarrow's fastest whole-file parse alone (every core, typed, binary strings).")
+                    help="Also time pyarrow's (and, if installed, polars') fastest whole-file parse alone "
+                         "(every core, typed).")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from lightfmp.data.synthetic import write_criteo_tsv
@@ -90,13 +101,19 @@ def main(argv: list[str] | None = None) -> None:
         tmp.rename(raw)
         print(f"generated {raw} ({raw.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s", flush=True)
     size_mb = raw.stat().st_size / 1e6
-    results: dict[str, list[dict]] = {"lightfmp prepare": [], "pandas.read_csv": [], "pyarrow parse only": []}
+    results: dict[str, list[dict]] = {"lightfmp prepare": [], "pandas.read_csv": [], "pyarrow parse only": [],
+                                      "polars parse only": []}
+    import importlib.util
+
+    with_polars = args.parse_floor and importlib.util.find_spec("polars") is not None
     for _ in range(args.repeat):
         results["lightfmp prepare"].append(_child("prepare", raw, args.workdir / f"prepared_{args.rows}"))
         if not args.no_pandas:
             results["pandas.read_csv"].append(_child("pandas", raw, args.workdir / "unused"))
         if args.parse_floor:
             results["pyarrow parse only"].append(_child("pyarrow", raw, args.workdir / "unused"))
+        if with_polars:
+            results["polars parse only"].append(_child("polars", raw, args.workdir / "unused"))
 
     print(f"\n{args.rows:,} raw Criteo rows, {size_mb:.0f} MB, median of {args.repeat} (cores: {os.cpu_count()})")
     print(f"{'method':<20} {'seconds':>8} {'rows/s':>10} {'peak MB':>8}")
@@ -115,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
         if "pyarrow parse only" in summary:
             print(f"pyarrow parse alone vs pandas.read_csv alone: {rs / summary['pyarrow parse only'][0]:.2f}x  "
                   "(the ceiling for any pyarrow-based prepare)")
+        if "polars parse only" in summary:
+            print(f"polars parse alone vs pandas.read_csv alone: {rs / summary['polars parse only'][0]:.2f}x  "
+                  "(the ceiling for any polars-based prepare)")
     ps, pm = summary["lightfmp prepare"]
     print(f"targets: >= 250,000 rows/s -> {args.rows / ps:,.0f}; peak < 1500 MB at 1M rows -> {pm:.0f} MB")
 
