@@ -68,12 +68,14 @@ def sum_duplicate_rows(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) 
     rows = touched.nonzero().squeeze(1)          # distinct touched rows, sorted
     touched[rows] = False                        # reset the scratch mask for the next call
     pos[rows] = torch.arange(rows.numel(), device=idx.device)
-    # Sum duplicate ids with a 1-D index_add_ over flat element positions: CPU index_add_ on 2-D
-    # rows goes index by index, the 1-D form is one tight loop (~2x faster here).
+    # Sum duplicate ids with scatter_add_ over an expanded (stride-0) index: no [n * width] flat index
+    # is built. Measured (session 5, AMD, one thread, width 10) against the 1-D index_add_ over flat
+    # element positions used before: the 1M-row Criteo-format set's real ids (231,768-row table),
+    # 4,096 x 39 ids 12.1-12.8 vs 15.2-16.0 ms, 2,048 x 39 6.3-7.0 vs 7.2-7.5 ms; Zipf ids,
+    # n = 159,744: 16.1 vs 22.2 ms (a 2-D index_add_: 19.3). About 1% of a DNN step here.
     width = vals.shape[1]
-    flat = (pos[idx].unsqueeze(1) * width + torch.arange(width, device=idx.device)).reshape(-1)
-    grad = torch.zeros(rows.numel() * width, dtype=vals.dtype, device=idx.device)
-    return rows, grad.index_add_(0, flat, vals.reshape(-1)).view(rows.numel(), width)
+    grad = torch.zeros(rows.numel(), width, dtype=vals.dtype, device=idx.device)
+    return rows, grad.scatter_add_(0, pos[idx].unsqueeze(1).expand(-1, width), vals)
 
 
 class RowAdam(torch.optim.Optimizer):
