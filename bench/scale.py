@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         # speed drifts between minutes (the same 2-rank epoch took 38 s and 44 s, one thread's matmul
         # rate moved 2x), and a ratio of two runs minutes apart measures the drift as much as the scaling.
         pairs = []
-        for k in range(args.repeat):
+        for _ in range(args.repeat):
             one = _train_run(prepared, args.workdir / "scale_run_1", 1, args.epochs, args.batch_size)
             two = _train_run(prepared, args.workdir / "scale_run_2", 2, args.epochs, args.batch_size)
             pairs.append((one, two))
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f" pair {k}: 1 process {s1:,.0f} samples/s (test AUC {one['auc']:.4f}, {one['epochs_run']} epochs); "
                   f"2 ranks {s2:,.0f} samples/s (test AUC {two['auc']:.4f}, {two['epochs_run']} epochs, "
                   f"ranks identical: {same}); ratio {s2 / s1:.2f}x, AUC difference {two['auc'] - one['auc']:+.4f}")
-        med = sorted(ratios)[len(ratios) // 2]
+        med = statistics.median(ratios)
         print(f"  ratio {med:.2f}x (median of {len(ratios)}; range {min(ratios):.2f}-{max(ratios):.2f}; "
               f"target >= 1.6x), AUC difference {pairs[0][1]['auc'] - pairs[0][0]['auc']:+.4f} (target within 0.005)")
     if not args.keep:

@@ -70,6 +70,7 @@ def current() -> DistInfo:
 
 def init_from_env(device: str = "cpu") -> DistInfo:
     """Join the process group torchrun describes in the environment (no-op when WORLD_SIZE <= 1)."""
+    global joined
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 or not dist.is_available():
         return current()
@@ -80,7 +81,6 @@ def init_from_env(device: str = "cpu") -> DistInfo:
         else:
             pin_to_cores(int(os.environ.get("LOCAL_RANK", "0")), int(os.environ.get("LOCAL_WORLD_SIZE", world)))
         dist.init_process_group(backend, timeout=timedelta(minutes=60))
-        global joined
         joined = True
     return current()
 
@@ -116,8 +116,8 @@ def shutdown(together: bool = True) -> None:
     (``together=False``) the peers may be inside another collective, so no barrier is attempted.
 
     A rare abort of one rank at the end of a 2-rank CPU run ("terminate called without an active
-    exception", about 1 in 10-20 CI runs of the torchrun Light-FMP test, never reproduced in 60 local
-    runs) is the known gloo teardown race: objects that still hold gloo work (DDP's reducer sits in
+    exception", seen now and then in CI runs of the torchrun Light-FMP test, never reproduced in 60
+    local runs) is the known gloo teardown race: objects that still hold gloo work (DDP's reducer sits in
     reference cycles, so it outlives the command until a garbage collection) are destroyed during
     interpreter finalization, and a gloo thread that needs the GIL then is killed by a forced unwind
     through a noexcept frame. So: collect those cycles while the interpreter is whole, then destroy
