@@ -10,8 +10,8 @@ rows come from a boolean "touched" mask over the table (`nonzero` returns them a
 rows) bytes), or from a sort when the ids are few against the table (pretraining's small batches),
 duplicates are summed with one `scatter_add_` (after the sort, `index_add_`) into a compact buffer,
 and the moments and weights are gathered, updated and scattered back for those rows only. Measured on
-this 2-core machine while other jobs loaded it (1.29M x 10 table, batch 4096 x 39 Zipf ids), the step took about half of
-SparseAdam's time (281 vs 520 ms, both inflated by the load); `bench/train_throughput.py` compares
+this 2-core machine while other jobs loaded it (1.29M x 10 table, batch 4096 x 39 Zipf ids), the
+step took about half of SparseAdam's time (281 vs 520 ms, both inflated by the load); `bench/train_throughput.py` compares
 RowAdam, SparseAdam and dense Adam in one run.
 
 State per parameter: step, exp_avg and exp_avg_sq [rows, width] (zeros). Two scratch index buffers
