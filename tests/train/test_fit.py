@@ -40,6 +40,23 @@ def test_sparse_mode_uses_row_adam_and_dense_mode_does_not(tiny):
     assert not tiny.embedding.sparse
 
 
+def test_default_picks_dense_adam_for_small_tables_and_row_adam_for_large_ones():
+    from lightfmp.models import ModelConfig, build_model
+    small = build_model("deepfm", [50, 50], ModelConfig(embed_dim=4, hidden=(8,)))
+    opt = build_optimizer(small, TrainConfig())
+    assert [type(o).__name__ for o in opt.optimizers] == ["Adam"]
+    assert not small.embedding.sparse and not small.linear.sparse
+    # 300,000 rows x 4 = 1.2M embedding parameters: row-wise; the 300,000-row linear table stays dense
+    big = build_model("deepfm", [150_000, 150_000], ModelConfig(embed_dim=4, hidden=(8,)))
+    opt = build_optimizer(big, TrainConfig())
+    assert [type(o).__name__ for o in opt.optimizers] == ["Adam", "RowAdam"]
+    assert big.embedding.sparse and not big.linear.sparse
+    build_optimizer(big, TrainConfig(device="cuda"))
+    assert big.embedding.sparse is False  # CUDA default: dense everywhere
+    build_optimizer(small, TrainConfig(dense_table_max_params=10))
+    assert small.embedding.sparse and small.linear.sparse
+
+
 def test_sparse_update_leaves_untouched_rows_alone(tiny):
     before = tiny.embedding.weight.detach().clone()
     X = np.zeros((64, 3), dtype=np.int32)  # touches row 0 of each field only
