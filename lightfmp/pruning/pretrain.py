@@ -41,7 +41,8 @@ class PretrainConfig:
         sparse_embeddings: the tables get sparse gradients and lazy Adam, as in continued training
             (``lightfmp.train.optim.build_optimizer``): a dense Adam step over a Criteo-sized table
             costs ~70 ms on CPU, which alone would make pretraining a large share of the total time.
-            None (default) chooses by device as ``TrainConfig.sparse_tables`` does (dense on CUDA).
+            None (default) chooses per table as ``TrainConfig.sparse_table`` does (dense on CUDA
+            and for CPU tables of at most 1M parameters).
         warmup_steps: linear warm-up of the target sparsity from 0 to tau (Shearing's Lagrangian
             warm-up); lets the backbone learn from every field before the pressure starts, which the
             memorisation trap in ../shared/docs/methods.md showed an interaction pair needs.
