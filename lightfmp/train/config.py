@@ -32,7 +32,8 @@ class TrainConfig:
             where it is, dense Adam keeps moving it with its decaying momentum, and on small data that
             costs accuracy. Measured on the Criteo sample (DNN, batch 256, 10 seeds, test AUC): RowAdam
             0.7373 +- 0.0041, dense Adam 0.7394 +- 0.0065; DeepCTR-Torch (dense Adam) 0.7433. And a
-            dense step is no slower there: DNN step, one thread, Zipf ids, ms dense / RowAdam, at batch
+            dense step is no slower there (`bench/table_optimizer.py --batch-size 256` and
+            `--batch-size 4096`): DNN step, one thread, Zipf ids, ms dense / RowAdam, at batch
             256: 25.7 / 25.3 (10k-row table), 28.1 / 27.8 (100k), 33.5 / 27.8 (300k), 64.9 / 28.3 (1M);
             at batch 4096: 340 / 331 (10k), 341 / 338 (100k), 358 / 338 (300k). 1M parameters is a
             100k x 10 table: the samples in ../shared/data (at most ~10k rows) train dense, a
@@ -96,9 +97,9 @@ class TrainConfig:
 
     def sparse_table(self, num_params: int) -> bool:
         """Whether a table of `num_params` parameters gets sparse gradients + RowAdam (see the attributes)."""
-        if self.sparse_embeddings is not None or not self.sparse_tables:
-            return self.sparse_tables
-        return int(num_params) > self.dense_table_max_params
+        if self.sparse_embeddings is not None:
+            return bool(self.sparse_embeddings)
+        return self.sparse_tables and int(num_params) > self.dense_table_max_params
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
