@@ -36,7 +36,7 @@ class CTRModel(nn.Module):
         super().__init__()
         self.vocab_sizes = [int(v) for v in vocab_sizes]
         self.cfg = cfg
-        self.embedding = FieldEmbedding(self.vocab_sizes, cfg.embed_dim)
+        self.embedding = FieldEmbedding(self.vocab_sizes, cfg.embed_dim, cfg.embed_init_std)
         self.gate: nn.Module | None = None
 
     @property

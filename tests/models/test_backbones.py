@@ -115,6 +115,19 @@ def test_config_validation_and_unknown_keys():
     assert ModelConfig.from_dict(CFG.to_dict()) == CFG
 
 
+def test_embedding_init_is_xavier_by_default_and_normal_with_a_std():
+    sizes = [3000, 5000]
+    torch.manual_seed(0)
+    xavier = build_model("dnn", sizes, CFG).embedding.weight
+    bound = (6.0 / (sum(sizes) + CFG.embed_dim)) ** 0.5
+    assert float(xavier.abs().max()) <= bound and float(xavier.std()) > 0.5 * bound / 3**0.5
+    torch.manual_seed(0)
+    normal = build_model("dnn", sizes, ModelConfig(embed_dim=CFG.embed_dim, embed_init_std=1e-4)).embedding.weight
+    assert abs(float(normal.std()) - 1e-4) < 5e-6 and abs(float(normal.mean())) < 5e-6
+    with pytest.raises(ValueError, match="embed_init_std"):
+        ModelConfig(embed_init_std=0.0)
+
+
 def test_field_tables_and_deepcopy_after_training_forward():
     m = build_model("deepfm", VOCAB, CFG)
     assert [type(t).__name__ for t in m.field_tables()] == ["FieldEmbedding", "FieldLinear"]
