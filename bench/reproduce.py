@@ -17,6 +17,8 @@ What runs (every run is `lightfmp.experiment.run_method`, so timings are taken t
 - Figure 2b: Light-FMP with fresh initialisation ("lightfmp-scratch") for the five backbones on Criteo.
 - Figure 2c: Light-FMP at tau = 0, 0.25, 0.75 (0.5 comes from Table 2) on Criteo / xDeepFM.
 - Figure 2d: Light-FMP with |D_S| = 250, 500, 1000 (2000 from Table 2) on Criteo / xDeepFM.
+- Equal training rows: No Selection trained on train minus D_S (the rows Light-FMP continues on),
+  xDeepFM, every sample and seed: on these samples D_S is up to a third of the training rows.
 - Timing table: every method once on a larger synthetic set (``--synthetic-rows``), where the
   selection and training costs are large enough to compare.
 Choices for the small samples (7-80k training rows): batch ~train_rows/50 (`batch_for`: 256 on
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     def run(group: str, method: str, ds: str, model: str, seed: int, *, tau: float = 0.5, pretrain: int = 2000,
-            d: PreparedData | None = None) -> dict[str, Any]:
+            d: PreparedData | None = None, train_rows: str = "train") -> dict[str, Any]:
         out = work / "runs" / group / f"{ds}-{model}-{method}-tau{tau:g}-ds{pretrain}-s{seed}"
         if a.keep_runs and (out / "report.json").exists():
             return json.loads((out / "report.json").read_text())
@@ -144,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         tcfg = TrainConfig(lr=1e-3, batch_size=batch_for(d or data[ds], a.batch_size), epochs=a.epochs,
                            patience=2, seed=seed)
         r = run_method(method, d or data[ds], model_name=model, model_cfg=mcfg, train_cfg=tcfg, prune_ratio=tau,
-                       pretrain_size=pretrain, pretrain_cfg=pcfg, search_epochs=a.search_epochs, out=out)
+                       pretrain_size=pretrain, pretrain_cfg=pcfg, search_epochs=a.search_epochs, out=out,
+                       train_rows=train_rows)
         print(f"[{time.perf_counter() - t_start:7.0f}s] {group:6s} {ds:9s} {model:8s} {method:16s} tau={tau:g} "
               f"|D_S|={pretrain} seed={seed}: AUC {r['auc']:.4f} logloss {r['logloss']:.4f} "
               f"TT {r['total_seconds']:.1f}s ({time.perf_counter() - t0:.1f}s)", flush=True)
@@ -160,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         for ds in data:
             for method in TABLE2:
                 run("table2", method, ds, "xdeepfm", seed)
+            run("equal", "none", ds, "xdeepfm", seed, train_rows="continued")
         if "criteo" in data:
             for model in BACKBONES[1:]:
                 for method in ("none", "lightfmp"):
@@ -222,6 +226,45 @@ def _agreement(t2: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _equal_rows(runs: Path) -> list[str]:
+    """No Selection on the whole train split and on train minus D_S beside Light-FMP (Table 2's runs),
+    differences paired by seed."""
+    if not (runs / "equal").exists():
+        return []
+    key = lambda r: (r["dataset"], r["seed"])  # noqa: E731
+    t2 = [r for r in load_reports([runs / "table2"]) if r["model"] == "xdeepfm"]
+    full = {key(r): r for r in t2 if r["method"] == "none"}
+    lf = {key(r): r for r in t2 if r["method"] == "lightfmp" and abs(float(r["prune_ratio"]) - 0.5) < 1e-9}
+    equal = {key(r): r for r in load_reports([runs / "equal"])}
+    lines = ["## Equal training rows", "",
+             "Light-FMP pretrains on D_S and continues on train minus D_S; the baselines of Table 2 train on the "
+             "whole training split (the paper: \"other baselines train on the full set\"). On these samples D_S "
+             "is a large share of the training rows (column 2), against 2K of 33M in the paper, so here No "
+             "Selection is also trained on train minus D_S. xDeepFM, tau = 0.5, mean ± std over seeds; differences are "
+             "paired by seed.", "",
+             "| data set | train rows: all / minus D_S (D_S share) | No Selection, all rows | No Selection, minus D_S "
+             "| Light-FMP | Light-FMP − No Sel. (all) | Light-FMP − No Sel. (minus D_S) |",
+             "|---|---|---|---|---|---|---|"]
+
+    def ms(v: list[float], sign: str = "") -> str:
+        m = sum(v) / len(v)
+        sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
+        return f"{m:{sign}.4f} ± {sd:.4f}"
+
+    for ds in sorted({k[0] for k in equal}):
+        seeds = sorted(k[1] for k in equal if k[0] == ds and k in full and k in lf)
+        if not seeds:
+            continue
+        a = [full[(ds, s)]["auc"] for s in seeds]
+        e = [equal[(ds, s)]["auc"] for s in seeds]
+        f = [lf[(ds, s)]["auc"] for s in seeds]
+        n_all, n_minus = full[(ds, seeds[0])]["train_rows"], equal[(ds, seeds[0])]["train_rows"]
+        rows = f"{n_all:,} / {n_minus:,} ({(n_all - n_minus) / n_all:.0%})"
+        lines.append(f"| {ds} | {rows} | {ms(a)} | {ms(e)} | {ms(f)} | {ms([x - y for x, y in zip(f, a)], '+')} | "
+                     f"{ms([x - y for x, y in zip(f, e)], '+')} |")
+    return lines + [""]
+
+
 def write_results(runs: Path, results: Path, timing: list[dict[str, Any]] | None, a: argparse.Namespace,
                   seconds: float) -> None:
     t2_reports = load_reports([runs / "table2"])
@@ -244,7 +287,8 @@ def write_results(runs: Path, results: Path, timing: list[dict[str, Any]] | None
              "0.03 (../shared/docs/performance.md), so differences there are mostly noise: decide with "
              "MovieLens and with several seeds.", "",
              "## Table 2", "", (results / "table2.md").read_text(), "## Table 3", "",
-             (results / "table3.md").read_text(), "## Against the paper's claims", "", *_agreement(t2), ""]
+             (results / "table3.md").read_text(), "## Against the paper's claims", "", *_agreement(t2), "",
+             *_equal_rows(runs)]
     if timing:
         base = next((r for r in timing if r["method"] == "none"), None)
         lines += ["## Timing on the larger synthetic set", "",

@@ -66,3 +66,20 @@ def test_select_unknown_method_exits_2(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lightfmp", "select", "--method", "nope", "--data", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 2
+
+
+def test_no_selection_on_train_minus_pretrain_rows(tiny_data):
+    from lightfmp.data.dataset import PreparedData
+    from lightfmp.experiment import run_method
+    from lightfmp.models.config import ModelConfig
+    from lightfmp.train import TrainConfig
+
+    data = PreparedData.load(tiny_data)
+    kw = dict(model_cfg=ModelConfig(embed_dim=4, hidden=(16,)), train_cfg=TrainConfig(epochs=1, batch_size=512))
+    n_train, n_pre = len(data.split("train")[1]), len(data.pretrain_index)
+    whole = run_method("none", data, **kw)
+    minus = run_method("none", data, train_rows="continued", **kw)
+    assert whole["train_rows"] == n_train and whole["train_split"] == "train"
+    assert minus["train_rows"] == n_train - n_pre and minus["train_split"] == "train minus D_S"
+    with pytest.raises(ValueError, match="train_rows"):
+        run_method("lasso", data, train_rows="continued", **kw)
