@@ -70,13 +70,19 @@ def _cell(mean: float, std: float, digits: int = 4) -> str:
     return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if math.isfinite(std) else "")
 
 
+def _whole_split(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Leave out No Selection runs trained on train minus D_S (``run_method(train_rows="continued")``):
+    the tables compare with No Selection on the whole training split, as the paper does."""
+    return [r for r in reports if r.get("train_split", "train") == "train"]
+
+
 def table2_data(reports: list[dict[str, Any]], model: str | None = None, tau: float = 0.5,
                 pretrain_rows: int | None = None) -> dict[str, Any]:
     """{model, datasets, rows: {method: {dataset: {auc, logloss, tt: (mean, std, n)}}}}."""
     if model is None:
         counts = Counter(r["model"] for r in reports)
         model = counts.most_common(1)[0][0] if counts else "xdeepfm"
-    runs = [r for r in reports if r["model"] == model and r["method"] != "lightfmp-scratch"]
+    runs = [r for r in _whole_split(reports) if r["model"] == model and r["method"] != "lightfmp-scratch"]
     runs = [r for r in runs if r["method"] in ("none", "mvfs") or abs(float(r.get("prune_ratio") or 0) - tau) < 1e-9]
     if pretrain_rows is not None:
         runs = [r for r in runs if not r["method"].startswith("lightfmp") or r.get("pretrain_rows") == pretrain_rows]
@@ -128,7 +134,7 @@ def table3_data(reports: list[dict[str, Any]], dataset: str | None = None, tau: 
     if dataset is None:
         counts = Counter(r["dataset"] for r in reports if r["method"] == "lightfmp")
         dataset = counts.most_common(1)[0][0] if counts else None
-    runs = [r for r in reports if r["dataset"] == dataset]
+    runs = [r for r in _whole_split(reports) if r["dataset"] == dataset]
     rows: dict[str, dict[str, Any]] = {}
     models = [m for m in BACKBONES if any(r["model"] == m for r in runs)]
     models += sorted({r["model"] for r in runs} - set(models))

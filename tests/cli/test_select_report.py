@@ -83,3 +83,8 @@ def test_no_selection_on_train_minus_pretrain_rows(tiny_data):
     assert minus["train_rows"] == n_train - n_pre and minus["train_split"] == "train minus D_S"
     with pytest.raises(ValueError, match="train_rows"):
         run_method("lasso", data, train_rows="continued", **kw)
+    # the report tables compare with No Selection on the whole split only
+    from lightfmp.report.tables import table2_data
+
+    rows = table2_data([whole, minus], "dnn")["rows"]["none"]
+    assert rows[whole["dataset"]]["auc"] == (whole["auc"], rows[whole["dataset"]]["auc"][1], 1)
