@@ -47,31 +47,32 @@ def _epochs(history: list[dict]) -> str:
     return "epoch s (train+valid): " + ", ".join(parts)
 
 
-def _inference_seconds(full, est, data, tcfg: TrainConfig, repeats: int) -> tuple[float, float]:
-    """Best-of-``repeats`` test-split inference seconds of both models, passes interleaved so that a
-    slow spell of this shared VM hits both sides: a single pass of under a second is noise-sized."""
-    X, y = data.split("test")
-    best_full = best_lf = float("inf")
+def _best_interleaved(first, second, repeats: int) -> tuple[float, float]:
+    """Best of ``repeats`` seconds of two timed passes (callables returning seconds), interleaved so that
+    a slow spell of this shared VM hits both sides: a single pass of under a second is noise-sized."""
+    best_first = best_second = float("inf")
     for _ in range(repeats):
-        best_full = min(best_full, evaluate(full, X, y, batch_size=tcfg.eval_batch_size, device=tcfg.device).seconds)
-        best_lf = min(best_lf, est.evaluate(X, y).seconds)
-    return best_full, best_lf
+        best_first, best_second = min(best_first, first()), min(best_second, second())
+    return best_first, best_second
+
+
+def _inference_seconds(full, est, data, tcfg: TrainConfig, repeats: int) -> tuple[float, float]:
+    """Test-split inference seconds of both models (forward passes over encoded ids)."""
+    X, y = data.split("test")
+    return _best_interleaved(lambda: evaluate(full, X, y, batch_size=tcfg.eval_batch_size, device=tcfg.device).seconds,
+                             lambda: est.evaluate(X, y).seconds, repeats)
 
 
 def _serve_seconds(full, est, data, raw: Path, tcfg: TrainConfig, repeats: int) -> tuple[float, float]:
-    """Best-of-``repeats`` seconds to score a raw file end to end (read + encode + forward), both models,
-    passes interleaved: the full model reads every field, the compact one its kept fields only."""
+    """Seconds to score a raw file end to end (read + encode + forward), both models: the full model
+    reads every field, the compact one its kept fields only."""
     def once(model, fields) -> float:
         t = time.perf_counter()
         X, _ = data.encode_raw(raw, fields=fields)
         predict_logits(model, X, batch_size=tcfg.eval_batch_size, device=tcfg.device)
         return time.perf_counter() - t
 
-    best_full = best_lf = float("inf")
-    for _ in range(repeats):
-        best_full = min(best_full, once(full, None))
-        best_lf = min(best_lf, once(est.model_, est.selected_fields_))
-    return best_full, best_lf
+    return _best_interleaved(lambda: once(full, None), lambda: once(est.model_, est.selected_fields_), repeats)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,6 +33,7 @@ import argparse
 import json
 import math
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -247,9 +248,7 @@ def _equal_rows(runs: Path) -> list[str]:
              "|---|---|---|---|---|---|---|"]
 
     def ms(v: list[float], sign: str = "") -> str:
-        m = sum(v) / len(v)
-        sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
-        return f"{m:{sign}.4f} ± {sd:.4f}"
+        return f"{statistics.mean(v):{sign}.4f} ± {statistics.stdev(v) if len(v) > 1 else 0.0:.4f}"
 
     for ds in sorted({k[0] for k in equal}):
         seeds = sorted(k[1] for k in equal if k[0] == ds and k in full and k in lf)
