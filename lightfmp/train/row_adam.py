@@ -7,8 +7,8 @@ touched rows are found. A table's sparse gradient from `F.embedding(sparse=True)
 one row per looked-up id (4096 x 39 = 160k rows at batch 4096, of which ~20k distinct on Criteo-like
 data). SparseAdam coalesces it, which sorts the 160k indices; here (`sum_duplicate_rows`) the distinct
 rows come from a boolean "touched" mask over the table (`nonzero` returns them already sorted, O(table
-rows) bytes), or from a sort when the ids are few against the table (pretraining's small batches),
-duplicates are summed with one `scatter_add_` (after the sort, `index_add_`) into a compact buffer,
+rows) bytes) or from a sort of the ids, whichever was measured faster for that table and batch on this
+machine, duplicates are summed with one `scatter_add_` (after the sort, `index_add_`) into a compact buffer,
 and the moments and weights are gathered, updated and scattered back for those rows only. Measured on
 this 2-core machine while other jobs loaded it (1.29M x 10 table, batch 4096 x 39 Zipf ids), the
 step took about half of SparseAdam's time (281 vs 520 ms, both inflated by the load); `bench/train_throughput.py` compares
@@ -20,6 +20,8 @@ every step so no table-sized allocation happens per step.
 """
 from __future__ import annotations
 
+import contextlib
+import time
 import weakref
 from typing import Iterable
 
@@ -47,23 +49,8 @@ def row_scratch(weight: Tensor) -> tuple[Tensor, Tensor]:
     return buf
 
 
-def sum_duplicate_rows(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) -> tuple[Tensor, Tensor]:
-    """Coalesce a row-sparse gradient: (distinct rows ascending, their summed values).
-
-    ``idx`` [n] row ids with repeats, ``vals`` [n, width]; ``touched`` (bool, all False) and ``pos``
-    (int64) are table-length scratch buffers; ``touched`` is left all False again on return.
-
-    Two ways, chosen by size: a boolean mask over the table (no sort, but ``nonzero`` scans every
-    table row) when the ids are many, ``torch.unique`` (a sort of the n ids) when they are few
-    against the table (n * 8 < rows). Measured here, one thread, Zipf ids, width 10
-    (/tmp scripts; mask vs sort ms): 1.29M-row table, n = 4,992 (pretraining's batch 128 x 39):
-    3.20 vs 0.50; n = 79,872 (one rank's 2,048 x 39): 9.9 vs 5.0; n = 159,744: 16.8 vs 13.2;
-    100k-row table, n = 79,872: 3.8 vs 5.4 and n = 159,744: 9.3 vs 10.7.
-    """
-    if idx.numel() * 8 < touched.numel():
-        rows, inverse = torch.unique(idx, sorted=True, return_inverse=True)
-        grad = torch.zeros(rows.numel(), vals.shape[1], dtype=vals.dtype, device=idx.device)
-        return rows, grad.index_add_(0, inverse, vals)
+def _by_mask(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) -> tuple[Tensor, Tensor]:
+    """Distinct rows from a boolean mask over the table: no sort, but `nonzero` scans every table row."""
     touched[idx] = True
     rows = touched.nonzero().squeeze(1)          # distinct touched rows, sorted
     touched[rows] = False                        # reset the scratch mask for the next call
@@ -72,10 +59,76 @@ def sum_duplicate_rows(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) 
     # is built. Measured (session 5, AMD, one thread, width 10) against the 1-D index_add_ over flat
     # element positions used before: the 1M-row Criteo-format set's real ids (231,768-row table),
     # 4,096 x 39 ids 12.1-12.8 vs 15.2-16.0 ms, 2,048 x 39 6.3-7.0 vs 7.2-7.5 ms; Zipf ids,
-    # n = 159,744: 16.1 vs 22.2 ms (a 2-D index_add_: 19.3). About 1% of a DNN step here.
+    # n = 159,744: 16.1 vs 22.2 ms (a 2-D index_add_: 19.3).
     width = vals.shape[1]
     grad = torch.zeros(rows.numel(), width, dtype=vals.dtype, device=idx.device)
     return rows, grad.scatter_add_(0, pos[idx].unsqueeze(1).expand(-1, width), vals)
+
+
+def _by_sort(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) -> tuple[Tensor, Tensor]:
+    """Distinct rows from a sort of the ids: O(n log n), independent of the table's size."""
+    rows, inverse = torch.unique(idx, sorted=True, return_inverse=True)
+    grad = torch.zeros(rows.numel(), vals.shape[1], dtype=vals.dtype, device=idx.device)
+    return rows, grad.index_add_(0, inverse, vals)
+
+
+_WAYS = {"mask": _by_mask, "sort": _by_sort}
+# (table rows, bit length of the id count) -> the way measured faster in this process (CPU only).
+_CHOSEN: dict[tuple[int, int], str] = {}
+_TRIALS = 2  # timed calls per way before choosing
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """Run the enclosed ops on one intra-op thread (restored after)."""
+    n = torch.get_num_threads()
+    if n > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if n > 1:
+            torch.set_num_threads(n)
+
+
+def sum_duplicate_rows(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) -> tuple[Tensor, Tensor]:
+    """Coalesce a row-sparse gradient: (distinct rows ascending, their summed values).
+
+    ``idx`` [n] row ids with repeats, ``vals`` [n, width]; ``touched`` (bool, all False) and ``pos``
+    (int64) are table-length scratch buffers; ``touched`` is left all False again on return.
+
+    Two ways give the same rows and, summing each row's values in the order of ``idx``, the same sums:
+    a boolean mask over the table (`_by_mask`) or a sort of the ids (`_by_sort`). Which is faster
+    depends on n against the table's rows and on the machine: one thread, Zipf ids, width 10, 1.29M-row
+    table (`/tmp` scripts; mask vs sort ms), session 8's Xeon: n = 4,992: 1.18 vs 0.28; 39,936: 2.07 vs
+    1.83; 79,872: 3.01 vs 3.66; 159,744: 4.87 vs 8.20. Session 5's AMD core: 4,992: 3.20 vs 0.50;
+    79,872: 9.9 vs 5.0; 159,744: 16.8 vs 13.2. No fixed threshold fits both, so on CPU the first
+    calls for each (table rows, n to a power of two) time both ways `_TRIALS` times each, alternately,
+    and the faster is kept for the rest of the process. On CUDA the sort is used for few ids
+    (n * 8 < rows), the mask otherwise.
+
+    On CPU this runs on one thread: with two threads the mask's scatter of n flags and the
+    duplicate sum contend (Xeon, idle, n = 159,744: mask 8.3 ms on two threads, 5.5 on one; the
+    sort 7.7 on two), while the optimizer's per-row update, which follows, gains from two. Whole DNN
+    steps (batch 4096, 1.29M-row table, two threads, idle Xeon, four interleaved epochs of each; /tmp
+    script), best ms/step: the former fixed rule (sort here, two threads) 59.1, this 57.0; the mask on
+    two threads 58.2, on one 57.8; the sort on one 61.4.
+    """
+    if idx.is_cuda:
+        return (_by_sort if idx.numel() * 8 < touched.numel() else _by_mask)(idx, vals, touched, pos)
+    with _one_thread():
+        key = (touched.numel(), idx.numel().bit_length())
+        way = _CHOSEN.get(key)
+        if way is not None:
+            return _WAYS[way](idx, vals, touched, pos)
+        seconds = {name: [] for name in _WAYS}
+        for _ in range(_TRIALS):
+            for name, fn in _WAYS.items():
+                start = time.perf_counter()
+                out = fn(idx, vals, touched, pos)
+                seconds[name].append(time.perf_counter() - start)
+        _CHOSEN[key] = min(seconds, key=lambda name: min(seconds[name]))
+        return out
 
 
 class RowAdam(torch.optim.Optimizer):

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from lightfmp.train import row_adam
 from lightfmp.train.row_adam import RowAdam, row_scratch, sum_duplicate_rows
 
 
@@ -49,14 +50,29 @@ def test_refuses_dense_gradients():
         RowAdam([W]).step()
 
 
-@pytest.mark.parametrize("table_rows", [50, 5000])  # many ids: the mask path; few: the sort path
-def test_sum_duplicate_rows_equals_coalesce_and_leaves_the_mask_clean(table_rows):
+@pytest.mark.parametrize("way", ["mask", "sort", "chosen"])
+@pytest.mark.parametrize("table_rows", [50, 5000])
+def test_sum_duplicate_rows_equals_coalesce_and_leaves_the_mask_clean(table_rows, way):
     g = torch.Generator().manual_seed(3)
     idx = torch.randint(0, 40, (300,), generator=g) * (table_rows // 50)
     vals = torch.randn(300, 3, generator=g)
     touched, pos = torch.zeros(table_rows, dtype=torch.bool), torch.empty(table_rows, dtype=torch.long)
-    rows, summed = sum_duplicate_rows(idx, vals, touched, pos)
+    fn = sum_duplicate_rows if way == "chosen" else row_adam._WAYS[way]
+    threads_before = torch.get_num_threads()
+    rows, summed = fn(idx, vals, touched, pos)
     ref = torch.sparse_coo_tensor(idx.unsqueeze(0), vals, (table_rows, 3), check_invariants=True).coalesce()
     torch.testing.assert_close(rows, ref.indices()[0])
     torch.testing.assert_close(summed, ref.values())
     assert not touched.any()
+    if way == "chosen":  # the timed choice is kept for this (table, size), and threads are restored
+        assert row_adam._CHOSEN[(table_rows, idx.numel().bit_length())] in row_adam._WAYS
+        assert torch.get_num_threads() == threads_before
+
+
+def test_both_ways_sum_in_the_same_order():
+    g = torch.Generator().manual_seed(4)
+    idx = torch.randint(0, 500, (20_000,), generator=g)
+    vals = torch.randn(20_000, 10, generator=g)
+    touched, pos = torch.zeros(1000, dtype=torch.bool), torch.empty(1000, dtype=torch.long)
+    (r1, s1), (r2, s2) = (row_adam._WAYS[w](idx, vals, touched, pos) for w in ("mask", "sort"))
+    assert torch.equal(r1, r2) and torch.equal(s1, s2)  # bitwise: the timed choice cannot change results
