@@ -21,8 +21,15 @@ spread of the per-seed differences; with 3 seeds the Criteo-sample gaps moved by
 seeds were added (session 6), so use `--seeds 0,1,2,3,4,5,6,7,8,9` to decide a 0.005 target.
 
 Init: ``--embed-init-std 1e-4`` trains ours with the peer's N(0, 1e-4) embedding init instead of our
-default Xavier-uniform (`ModelConfig.embed_init_std`). Session 7, Criteo sample, PNN, seeds 0-9:
-ours - peer -0.0065 +- 0.0054 with Xavier, -0.0015 +- 0.0041 with 1e-4.
+default Xavier-uniform (`ModelConfig.embed_init_std`), so that both sides start from the same
+init and only the trainers differ. Session 7, Criteo sample, PNN, seeds 0-9: ours - peer -0.0065 +-
+0.0054 with Xavier, -0.0015 +- 0.0041 with 1e-4. Session 8, seeds 0-9, with 1e-4, ours - peer
+(paired): Criteo DNN -0.0017, Wide&Deep -0.0007, DeepFM -0.0025, xDeepFM -0.0009, PNN -0.0015;
+Avazu +0.0002, -0.0002, +0.0004, -0.0005, -0.0000 (`--datasets criteo|avazu --seeds 0,...,9
+--embed-init-std 1e-4`); MovieLens, seeds 0-2: DNN +0.0061, Wide&Deep +0.0050, DeepFM +0.0018, PNN
++0.0021; xDeepFM seed 0 only (the peer's run took 2,331 s, 12 epochs): -0.0028 (-0.0056 with
+Xavier). The library default stays Xavier: switching it would change every Light-FMP
+and baseline figure in results/, and on MovieLens DNN Xavier was the better of the two (session 6).
 
 Noise: with ~800 test rows on the Criteo and Avazu samples one AUC has a standard error near 0.03
 (../shared/docs/performance.md); MovieLens (10k test rows) is where a 0.005 gap is measurable.
