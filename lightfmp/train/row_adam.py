@@ -100,7 +100,8 @@ def sum_duplicate_rows(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) 
     Two ways give the same rows and, summing each row's values in the order of ``idx``, the same sums:
     a boolean mask over the table (`_by_mask`) or a sort of the ids (`_by_sort`). Which is faster
     depends on n against the table's rows and on the machine: one thread, Zipf ids, width 10, 1.29M-row
-    table (`/tmp` scripts; mask vs sort ms), session 8's Xeon: n = 4,992: 1.18 vs 0.28; 39,936: 2.07 vs
+    table (mask vs sort ms; `python bench/table_optimizer.py --coalesce --rows 1290000` times the same on
+    one and two threads), session 8's Xeon: n = 4,992: 1.18 vs 0.28; 39,936: 2.07 vs
     1.83; 79,872: 3.01 vs 3.66; 159,744: 4.87 vs 8.20. Session 5's AMD core: 4,992: 3.20 vs 0.50;
     79,872: 9.9 vs 5.0; 159,744: 16.8 vs 13.2. No fixed threshold fits both, so on CPU the first
     calls for each (table rows, n to a power of two) time both ways `_TRIALS` times each, alternately,
@@ -109,9 +110,9 @@ def sum_duplicate_rows(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) 
 
     On CPU this runs on one thread: with two threads the mask's scatter of n flags and the
     duplicate sum contend (Xeon, idle, n = 159,744: mask 8.3 ms on two threads, 5.5 on one; the
-    sort 7.7 on two), while the optimizer's per-row update, which follows, gains from two. Whole DNN
-    steps (batch 4096, 1.29M-row table, two threads, idle Xeon, four interleaved epochs of each; /tmp
-    script), best ms/step: the former fixed rule (sort here, two threads) 59.1, this 57.0; the mask on
+    sort 7.7 on two; the bench above: mask 5.11 on one, 7.27 on two, sort 7.07 / 7.02), while the
+    optimizer's per-row update, which follows, gains from two. Whole DNN steps (batch 4096, 1.29M-row
+    table, two threads, idle Xeon, four interleaved epochs of each, a script not kept), best ms/step: the former fixed rule (sort here, two threads) 59.1, this 57.0; the mask on
     two threads 58.2, on one 57.8; the sort on one 61.4.
     """
     if idx.is_cuda:
@@ -121,13 +122,13 @@ def sum_duplicate_rows(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) 
         way = _CHOSEN.get(key)
         if way is not None:
             return _WAYS[way](idx, vals, touched, pos)
-        seconds = {name: [] for name in _WAYS}
+        best = dict.fromkeys(_WAYS, float("inf"))  # best seconds per way over the trials
         for _ in range(_TRIALS):
             for name, fn in _WAYS.items():
                 start = time.perf_counter()
                 out = fn(idx, vals, touched, pos)
-                seconds[name].append(time.perf_counter() - start)
-        _CHOSEN[key] = min(seconds, key=lambda name: min(seconds[name]))
+                best[name] = min(best[name], time.perf_counter() - start)
+        _CHOSEN[key] = min(best, key=best.get)
         return out
 
 
