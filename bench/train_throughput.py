@@ -16,6 +16,10 @@ from a planted logistic model. Every number is samples/s at batch 4096 (the `--b
 - Machine limit: fp32 matmul GFLOP/s (4096^3) -> the DNN's FLOP limit = GFLOP/s / 2.38 MFLOP per
   sample (390-400-400-200-1, forward + backward); printed as "% of limit" for our DNN, beside the bare
   MLP (forward + backward, no embedding, no optimizer) measured in the same run.
+- Allocator: our side runs with `lightfmp.train.allocator.reuse_freed_memory` applied, as `fit` applies
+  it (`TrainConfig.reuse_freed_memory`), and so does the bare-MLP reference; `--default-allocator`
+  leaves glibc's defaults. The peer runs in a fresh spawned process per model, with glibc's defaults,
+  as its users run it (the setting is process-wide and cannot be undone).
 - Embedding update: our DNN trained with sparse gradients + RowAdam (ours), + torch SparseAdam, and
   with dense (fused) Adam over the whole table; samples/s and the table optimizer's step alone in ms.
 """
@@ -24,7 +28,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
@@ -33,6 +39,7 @@ from _util import (build_peer, criteo_vocab_sizes, have_peer, matmul_gflops, med
                    peer_inputs, planted_labels, print_table, zipf_ids)
 from lightfmp.models import ModelConfig, build_model
 from lightfmp.train import TrainConfig, predict_logits, train_epoch
+from lightfmp.train.allocator import reuse_freed_memory
 from lightfmp.train.batching import DeviceBatches
 from lightfmp.train.cuda_graph import graph_applies
 from lightfmp.train.optim import build_optimizer
@@ -68,6 +75,14 @@ def peer_train(name: str, X: np.ndarray, y: np.ndarray, sizes: list[int], mcfg: 
                       for _ in range(repeat))
     infer_s = min(median_time(lambda: model.predict(x, batch_size=bs), 1) for _ in range(repeat))
     return len(y) / train_s, len(y) / infer_s
+
+
+def peer_train_fresh(name: str, X: np.ndarray, y: np.ndarray, sizes: list[int], mcfg: ModelConfig,
+                     cfg: TrainConfig, repeat: int = 1, threads: int | None = None):
+    """`peer_train` in a new spawned process: glibc's allocator defaults there, whatever this one set."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=torch.set_num_threads,
+                             initargs=(threads or torch.get_num_threads(),)) as pool:
+        return pool.submit(peer_train, name, X, y, sizes, mcfg, cfg, repeat).result()
 
 
 def embedding_update(X, y, sizes, mcfg, cfg, steps: int) -> list[list]:
@@ -109,6 +124,8 @@ def main() -> None:
     ap.add_argument("--update-steps", type=int, default=30, help="batches for the embedding-update comparison")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--default-allocator", action="store_true",
+                    help="do not apply reuse_freed_memory on our side (glibc's defaults, as the peer)")
     ap.add_argument("--repeat", type=int, default=2,
                     help="timed passes per model and side; the best is kept (the first pass of a process "
                          "was measured up to 30%% slower on this VM)")
@@ -117,14 +134,16 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     models = [m for m in args.models.split(",") if m]
     peer = have_peer() and not args.no_peer
+    tuned = False if args.default_allocator or args.device.startswith("cuda") else reuse_freed_memory()
     sizes = criteo_vocab_sizes()
     t = time.perf_counter()
     X = zipf_ids(args.rows, sizes, seed=0)
     y = planted_labels(X)
     print(f"data: {args.rows:,} rows x {len(sizes)} fields, {sum(sizes):,} table rows, "
           f"{y.mean():.3f} positive ({time.perf_counter() - t:.1f} s); device {args.device}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; peer: "
-          f"{'DeepCTR-Torch 0.3.0' if peer else 'not installed (pip install --no-deps deepctr-torch==0.3.0)'}")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; allocator: "
+          f"{'freed memory reused (ours)' if tuned else 'C library defaults'}; peer: "
+          f"{'DeepCTR-Torch 0.3.0, in a fresh process' if peer else 'not installed (pip install --no-deps deepctr-torch==0.3.0)'}")
 
     mcfg = ModelConfig()
     cfg = TrainConfig(batch_size=args.batch_size, device=args.device)
@@ -150,7 +169,7 @@ def main() -> None:
         ours_tr, ours_inf, _ = ours_train(name, X[:n], y[:n], sizes, mcfg, cfg, args.repeat)
         peer_tr = peer_inf = float("nan")
         if peer:
-            peer_tr, peer_inf = peer_train(name, X[:n], y[:n], sizes, mcfg, cfg, args.repeat)
+            peer_tr, peer_inf = peer_train_fresh(name, X[:n], y[:n], sizes, mcfg, cfg, args.repeat, args.threads)
         pct = f"{100 * ours_tr / limit:.0f}% ({100 * ours_tr / bare:.0f}% of bare MLP)" if name == "dnn" else "-"
         rows.append([name, n, ours_tr, peer_tr, f"{ours_tr / peer_tr:.2f}x" if peer else "-", pct,
                      ours_inf, peer_inf, f"{ours_inf / peer_inf:.2f}x" if peer else "-"])

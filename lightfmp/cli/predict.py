@@ -39,6 +39,10 @@ def command(run_dir: str, input_path: str, out: str | None, batch_size: int, dev
     # The run folder holds schema.json and vocab.parquet like a prepared folder, for its kept fields.
     X, y = PreparedData(run.dir, run.schema).encode_raw(input_path, fields=run.schema.names)
     model = run.model.to(device)
+    if device == "cpu":
+        from lightfmp.train.allocator import reuse_freed_memory
+
+        reuse_freed_memory()  # batches of 65,536 rows: reuse their activations' memory (see the module)
     logits, seconds = predict_logits(model, X, batch_size=batch_size, device=device)
     probs = sigmoid(logits)
     lines = "probability\n" + "\n".join(np.char.mod("%.6f", probs)) + "\n"

@@ -51,6 +51,10 @@ class TrainConfig:
             device once and shuffled whole (`DeviceBatches`); a larger one is streamed chunk by chunk from
             its memory map (`StreamBatches`), as is every split of a data-parallel run.
         stream_chunk_rows: rows read (and shuffled together) per chunk when streaming.
+        reuse_freed_memory: on CPU, set glibc's allocator (process-wide, once) to keep freed memory for
+            reuse instead of unmapping it (`lightfmp.train.allocator`): without it every step maps and
+            zero-fills its large activations again (xDeepFM at batch 4096: 6.1-6.4 s a step, 3.9-4.4 s
+            with it, on the 2-core AMD VM). The process then keeps its peak heap resident.
     """
 
     lr: float = 1e-3
@@ -69,6 +73,7 @@ class TrainConfig:
     threads: int | None = None
     in_memory_max_bytes: int = 2 << 30
     stream_chunk_rows: int = 1 << 18
+    reuse_freed_memory: bool = True
 
     def __post_init__(self) -> None:
         if self.lr <= 0:
