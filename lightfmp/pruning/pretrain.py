@@ -14,6 +14,7 @@ from torch import nn
 
 from lightfmp.data.schema import FIRST_VALUE_ID, OOV_ID
 from lightfmp.errors import NonFiniteLossError
+from lightfmp.nn.embedding import FieldTable
 from lightfmp.pruning.gates import GateConfig, HardConcreteGate
 from lightfmp.pruning.lagrangian import LagrangianConstraint
 from lightfmp.train.config import TrainConfig
@@ -198,6 +199,7 @@ def pretrain(
     xt = torch.as_tensor(Xs, dtype=torch.long, device=device)
     yt = torch.as_tensor(y, device=device)
     tables = field_tables(model)
+    moved_rows = _rows_moved_by(model, xt)
     sparse_before = [t.sparse for t in tables]  # build_optimizer flips them; restored at the end
     train_cfg = TrainConfig(lr=cfg.lr, sparse_embeddings=cfg.sparse_embeddings, device=device.type)
     opt = build_optimizer(
@@ -244,8 +246,7 @@ def pretrain(
             record["holdout_loss"] = held = _heldout_loss(model, xh, yh, loss_fn)
             if held < best_loss:
                 best_loss, best_step = held, step
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()
-                              if not k.startswith("gate.")}
+                best_state = _snapshot(model, moved_rows)
         history.append(record)
         settled = abs(pass_loss - prev_loss) <= cfg.settle_rtol * max(prev_loss, 1e-12)
         stable = len(kept_sets) > cfg.stable_passes and all(k == kept for k in kept_sets[-cfg.stable_passes - 1:])
@@ -254,7 +255,7 @@ def pretrain(
         converged = (settled or stable) and on_target and past_warmup
         prev_loss = pass_loss
     if best_state is not None:
-        model.load_state_dict(best_state, strict=False)  # the gate's entries are not in it: it stays
+        _restore(model, best_state, moved_rows)  # the gate is not in it: it keeps its final log_alpha
     for t, flag in zip(tables, sparse_before):
         t.sparse = flag
     gate.eval()
@@ -271,6 +272,39 @@ def pretrain(
             weights_step=best_step if best_state is not None else step,
         )
     return gate, result
+
+
+def _rows_moved_by(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per table parameter name, the table rows that training on ids ``x`` can change: the rows those
+    ids look up. No other row receives a gradient (the L2 term covers looked-up rows only), so under
+    dense and lazy Adam alike every other row keeps its initial value."""
+    out = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, FieldTable):
+            out[f"{name}.weight" if name else "weight"] = torch.unique((x + mod.offsets).flatten())
+    return out
+
+
+@torch.no_grad()
+def _snapshot(model: nn.Module, moved_rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A copy of the backbone's state (the gate left out) for ``_restore``: the tables hold only the rows in
+    ``moved_rows``. Why: a Criteo-sized table is 52 MB, copied at every pass whose held-out loss
+    improved; D_S's 2,000 rows look up at most 78,000 of its 1.29M rows."""
+    state = {}
+    for k, v in model.state_dict().items():
+        if k.startswith("gate."):
+            continue
+        state[k] = v.index_select(0, moved_rows[k]) if k in moved_rows else v.detach().clone()
+    return state
+
+
+@torch.no_grad()
+def _restore(model: nn.Module, state: dict[str, torch.Tensor], moved_rows: dict[str, torch.Tensor]) -> None:
+    """Put a ``_snapshot`` back: the tables' moved rows by index, everything else by ``load_state_dict``."""
+    params = dict(model.named_parameters())
+    for k, rows in moved_rows.items():
+        params[k].index_copy_(0, rows, state[k])
+    model.load_state_dict({k: v for k, v in state.items() if k not in moved_rows}, strict=False)
 
 
 @torch.no_grad()

@@ -49,3 +49,38 @@ def test_a_stable_mask_ends_pretraining_while_the_loss_still_falls():
     assert kept[-1] == kept[-2] == kept[-3] and len(kept[-1]) == 3  # 4 fields, round(0.25 * 4) = 1 pruned
     losses = [h["loss"] for h in res.history]
     assert abs(losses[-1] - losses[-2]) > PretrainConfig().settle_rtol * losses[-2]  # the loss test did not fire
+
+
+def test_the_restored_weights_are_those_of_the_chosen_pass_and_unseen_rows_never_move():
+    """The held-out snapshot keeps only table rows D_S looks up; that is exact because no other row moves
+    (checked here with dense Adam, which would move a row only if it ever had a gradient)."""
+    from lightfmp.pruning import pretrain as pt
+
+    torch.manual_seed(0)
+    model = build_model("widedeep", [V + 50] * 4, ModelConfig(embed_dim=8, hidden=(16,)))
+    init = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    X, y = _noise(600, 0)  # ids < V: rows V..V+49 of each field are never looked up
+    cfg = PretrainConfig(prune_ratio=0.25, lr=1e-2, batch_size=64, max_steps=120, min_steps=40, warmup_steps=20,
+                         rare_min_count=1, holdout=0.2, sparse_embeddings=False)
+    snaps = []
+    real_snapshot = pt._snapshot
+
+    def spy(m, rows):
+        snaps.append({k: v.detach().clone() for k, v in m.state_dict().items() if not k.startswith("gate.")})
+        return real_snapshot(m, rows)
+
+    pt._snapshot = spy
+    try:
+        _, res = pretrain(model, X, y, cfg, seed=0)
+    finally:
+        pt._snapshot = real_snapshot
+    assert res.weights_step < res.steps and snaps
+    chosen = snaps[-1]  # the last improvement is the pass whose weights are kept
+    after = {k: v for k, v in model.state_dict().items() if not k.startswith("gate.")}
+    assert all(torch.equal(after[k], chosen[k]) for k in chosen)
+    for name, mod in model.named_modules():
+        if hasattr(mod, "offsets") and hasattr(mod, "weight"):
+            unseen = torch.cat([torch.arange(o + V, o + V + 50) for o in mod.offsets.tolist()])
+            key = f"{name}.weight"
+            assert torch.equal(after[key][unseen], init[key][unseen])
+            assert not torch.equal(after[key], init[key])
