@@ -23,7 +23,9 @@ which must be set before Python starts: no chunk is ever mmap-ed (``M_MMAP_MAX``
 come from the heap and are reused after free), and the heap is trimmed only when 2 GiB lie free at
 its top (``M_TRIM_THRESHOLD``). The cost is resident memory: the process keeps its peak heap after
 the step instead of returning it (xDeepFM at batch 4,096: 3.8 GB resident afterwards instead of
-0.76 GB; the peak inside the step is the same). The setting is process-wide and is not undone: glibc
+0.76 GB; the peak inside a step was not measured). The figures above came from a script timing
+``train_epoch`` steps and reading ``getrusage`` (not kept); ``python bench/train_throughput.py --models
+xdeepfm --no-peer`` with and without ``--default-allocator`` measures the same effect. The setting is process-wide and is not undone: glibc
 has no call that restores its dynamic thresholds. Other C libraries (musl, macOS, Windows) are left
 alone. ``TrainConfig.reuse_freed_memory = False`` keeps the C library's defaults.
 """
