@@ -39,7 +39,7 @@ from _util import (build_peer, criteo_vocab_sizes, have_peer, matmul_gflops, med
                    peer_inputs, planted_labels, print_table, zipf_ids)
 from lightfmp.models import ModelConfig, build_model
 from lightfmp.train import TrainConfig, predict_logits, train_epoch
-from lightfmp.train.allocator import reuse_freed_memory
+from lightfmp.train.allocator import reuse_freed_memory_for
 from lightfmp.train.batching import DeviceBatches
 from lightfmp.train.cuda_graph import graph_applies
 from lightfmp.train.optim import build_optimizer
@@ -134,7 +134,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     models = [m for m in args.models.split(",") if m]
     peer = have_peer() and not args.no_peer
-    tuned = False if args.default_allocator or args.device.startswith("cuda") else reuse_freed_memory()
+    tuned = reuse_freed_memory_for(TrainConfig(device=args.device, reuse_freed_memory=not args.default_allocator))
     sizes = criteo_vocab_sizes()
     t = time.perf_counter()
     X = zipf_ids(args.rows, sizes, seed=0)

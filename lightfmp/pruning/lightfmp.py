@@ -19,7 +19,7 @@ from lightfmp.pruning.slicing import prune_fields
 from lightfmp.runs import make_report, write_run
 from lightfmp.train import (EvalResult, FitResult, TrainConfig, distributed, evaluate, fit, predict_logits,
                             seed_everything)
-from lightfmp.train.allocator import reuse_freed_memory
+from lightfmp.train.allocator import reuse_freed_memory_for
 from lightfmp.train.checkpoint import load_checkpoint, save_checkpoint
 from lightfmp.train.rows import Rows
 
@@ -137,8 +137,7 @@ class LightFMP:
         """Phase 1 only: a fresh M_S with its trained gate attached (M_T), and what was learned."""
         data = _load(data)
         Xs, ys = self._pretrain_subset(data)
-        if self.train_config.reuse_freed_memory and not self.train_config.device.startswith("cuda"):
-            reuse_freed_memory()  # as continued training does (TrainConfig.reuse_freed_memory)
+        reuse_freed_memory_for(self.train_config)  # before pretraining, as continued training's fit does
         seed_everything(self.seed)
         full = build_model(self.model, data.schema.vocab_sizes, self.model_config)
         _, result = pretrain(full, Xs, ys, self.pretrain_config, seed=self.seed, device=self.train_config.device)

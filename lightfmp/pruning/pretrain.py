@@ -280,7 +280,7 @@ def _rows_moved_by(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]
     dense and lazy Adam alike every other row keeps its initial value."""
     out = {}
     for name, mod in model.named_modules():
-        if isinstance(mod, FieldTable):
+        if isinstance(mod, FieldTable) and not name.startswith("gate"):  # the gate is not snapshotted
             out[f"{name}.weight" if name else "weight"] = torch.unique((x + mod.offsets).flatten())
     return out
 

@@ -34,6 +34,10 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import platform
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lightfmp.train.config import TrainConfig
 
 # glibc's malloc.h parameter numbers.
 M_TRIM_THRESHOLD = -1
@@ -70,6 +74,14 @@ def reuse_freed_memory() -> bool:
           and mallopt(M_MMAP_MAX, 0) == 1)
     _applied = bool(ok)
     return _applied
+
+
+def reuse_freed_memory_for(cfg: "TrainConfig") -> bool:
+    """Apply ``reuse_freed_memory`` where ``cfg`` asks for it: ``cfg.reuse_freed_memory`` and a CPU device
+    (a CUDA run's host allocations are small). The one place training code decides this."""
+    if cfg.reuse_freed_memory and not str(cfg.device).startswith("cuda"):
+        return reuse_freed_memory()
+    return False
 
 
 def applied() -> bool:

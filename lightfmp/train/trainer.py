@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from lightfmp.timing import Stopwatch, throughput
 from lightfmp.train import distributed
-from lightfmp.train.allocator import reuse_freed_memory
+from lightfmp.train.allocator import reuse_freed_memory_for
 from lightfmp.train.batching import DeviceBatches
 from lightfmp.train.checkpoint import capture_rng, restore_rng
 from lightfmp.train.config import TrainConfig
@@ -131,8 +131,7 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
     validation metrics are computed over the whole split on every rank.
     """
     t_start = time.perf_counter()
-    if cfg.reuse_freed_memory and not str(cfg.device).startswith("cuda"):
-        reuse_freed_memory()
+    reuse_freed_memory_for(cfg)
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
     seed_everything(cfg.seed)

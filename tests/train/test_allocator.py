@@ -54,7 +54,7 @@ def test_freed_memory_is_reused_without_page_faults():
 
 def test_fit_applies_it_unless_turned_off(monkeypatch):
     calls = []
-    monkeypatch.setattr("lightfmp.train.trainer.reuse_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr("lightfmp.train.allocator.reuse_freed_memory", lambda: calls.append(1) or True)
     X = torch.randint(0, 3, (64, 2)).numpy()
     y = (X[:, 0] == 1).astype("float32")
     model = build_model("dnn", [4, 4], ModelConfig(embed_dim=2, hidden=(4,)))
