@@ -40,6 +40,12 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--input",), dict(type=click.Path(), default=None, help="Raw input file or folder for --format.")),
     (("--rows",), dict(type=click.IntRange(min=1), default=None,
                        help="Rows to generate (synthetic) or read at most (raw formats).")),
+    (("--label",), dict(type=str, default=None,
+                        help="csv/parquet with --format: the label column (default label or click).")),
+    (("--categorical",), dict(type=str, default=None,
+                              help="csv/parquet with --format: comma-separated categorical columns.")),
+    (("--numeric",), dict(type=str, default=None,
+                          help="csv/parquet with --format: comma-separated numeric columns (bucketed).")),
     (("--model",), dict(type=click.Choice(MODEL_NAMES), default="dnn", show_default=True, help="Backbone.")),
     (("--embed-dim",), dict(type=click.IntRange(min=1), default=10, show_default=True,
                             help="Embedding dimension per field (the paper uses 64 on MovieLens).")),
@@ -59,7 +65,7 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--json", "as_json"), dict(is_flag=True, help="Print the report as JSON on stdout.")),
     (("--quiet",), dict(is_flag=True, help="No progress bars.")),
 ]
-_KEYS = ("data", "fmt", "input", "rows", "model", "embed_dim", "hidden", "dropout", "out", "seed",
+_KEYS = ("data", "fmt", "input", "rows", "label", "categorical", "numeric", "model", "embed_dim", "hidden", "dropout", "out", "seed",
          "device", "exact_gpu", "epochs", "patience", "batch_size", "lr", "as_json", "quiet")
 
 
@@ -78,6 +84,9 @@ class CommonArgs:
     fmt: str | None
     input: str | None
     rows: int | None
+    label: str | None
+    categorical: str | None
+    numeric: str | None
     model: str
     embed_dim: int
     hidden: str
@@ -113,6 +122,11 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def column_names(value: str | None) -> list[str] | None:
+    """'a, b,c' -> ['a', 'b', 'c'] (None stays None: the roles are then inferred)."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
 def parse_hidden(text: str) -> tuple[int, ...]:
     """'400,400,200' -> (400, 400, 200); at least one layer."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
@@ -142,7 +156,9 @@ def open_prepared(args: CommonArgs, pretrain_size: int = 2000) -> Any:
 
     def open_() -> Any:
         return open_data(data=args.data, fmt=args.fmt, input=args.input, rows=args.rows,
-                         pretrain_size=pretrain_size, progress=args.progress and info.is_main)
+                         pretrain_size=pretrain_size, progress=args.progress and info.is_main,
+                         label=args.label, categorical=column_names(args.categorical),
+                         numeric=column_names(args.numeric))
 
     data = open_() if info.is_main else None
     distributed.barrier()

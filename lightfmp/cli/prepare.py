@@ -7,11 +7,8 @@ import time
 import click
 
 from lightfmp.data.sources import FORMATS
+from lightfmp.cli.common import column_names
 from lightfmp.errors import InputError
-
-
-def _names(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
 @click.command("prepare")
@@ -38,7 +35,7 @@ def command(fmt: str, input_: str | None, out: str, rows: int | None, seed: int,
         raise InputError("--input: the synthetic format is generated; give --rows N instead")
     t0 = time.perf_counter()
     data = prepare(fmt, input_, out, rows=rows, seed=seed, min_count=min_count, pretrain_size=pretrain_size,
-                   label=label, categorical=_names(categorical), numeric=_names(numeric), progress=not quiet)
+                   label=label, categorical=column_names(categorical), numeric=column_names(numeric), progress=not quiet)
     seconds = time.perf_counter() - t0
     s = data.schema
     summary = data.summary

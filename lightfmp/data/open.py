@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Sequence
 
 from lightfmp.data.dataset import PreparedData
 from lightfmp.data.sources import FORMATS
@@ -51,8 +52,20 @@ def open_data(
     pretrain_size: int = 2000,
     cache_root: str | Path | None = None,
     progress: bool = True,
+    label: str | None = None,
+    categorical: Sequence[str] | None = None,
+    numeric: Sequence[str] | None = None,
 ) -> PreparedData:
-    """A prepared folder (``data``) or a cached on-the-fly preparation of ``fmt``/``input``."""
+    """A prepared folder (``data``) or a cached on-the-fly preparation of ``fmt``/``input``.
+
+    ``label``, ``categorical``, ``numeric``: the table formats' column roles, as ``prepare`` takes
+    them (csv and parquet only; other formats fix their columns, and a prepared folder has them).
+    """
+    given = [f"--{k}" for k, v in (("label", label), ("categorical", categorical), ("numeric", numeric))
+             if v is not None]
+    if given and data is not None:  # the format check is make_source's
+        raise InputError(f"{', '.join(given)}: not with --data (a prepared folder keeps the column roles it "
+                         "was prepared with)")
     if data is not None:
         if fmt is not None or input is not None:
             raise InputError("give either --data or --format/--input, not both")
@@ -65,7 +78,10 @@ def open_data(
         raise InputError(f"--input is required for --format {fmt}")
     if input is not None and not Path(input).exists():
         raise InputError("no such file or folder (expected a data file or a folder of them)", input)
-    key = cache_key(fmt, input, rows=rows, seed=seed, pretrain_size=pretrain_size, min_count=2)
+    roles = {"label": label, "categorical": list(categorical) if categorical is not None else None,
+             "numeric": list(numeric) if numeric is not None else None}
+    key = cache_key(fmt, input, rows=rows, seed=seed, pretrain_size=pretrain_size, min_count=2,
+                    **({k: v for k, v in roles.items() if v is not None}))
     out = cache_root_dir(cache_root) / f"{fmt}-{key}"
     if (out / "schema.json").exists():
         try:
@@ -75,4 +91,4 @@ def open_data(
     from lightfmp.data.prepare import prepare
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    return prepare(fmt, input, out, rows=rows, seed=seed, pretrain_size=pretrain_size, progress=progress)
+    return prepare(fmt, input, out, rows=rows, seed=seed, pretrain_size=pretrain_size, progress=progress, **roles)

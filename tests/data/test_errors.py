@@ -138,3 +138,51 @@ def test_cli_help_lists_options():
     assert result.exit_code == 0
     for opt in ("--format", "--input", "--out", "--rows", "--min-count", "--pretrain-size", "--label", "--json"):
         assert opt in result.output
+
+
+def _roles_csv(tmp_path: Path, rows: int = 3000) -> Path:
+    """A table whose label column is not called label/click, with a numeric column of integers
+    (inferred categorical unless declared)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, 5, rows), rng.integers(0, 40, rows)
+    y = (rng.random(rows) < np.where(a < 2, 0.7, 0.2)).astype(int)
+    p = tmp_path / "roles.csv"
+    p.write_text("y,a,b\n" + "".join(f"{t},{u},{v}\n" for t, u, v in zip(y, a, b)))
+    return p
+
+
+def test_training_verbs_take_table_column_roles(tmp_path, monkeypatch, capsys):
+    """`train --format csv` prepares on the fly with --label/--categorical/--numeric, as `prepare` does;
+    without --label the error names the option the verb now takes."""
+    monkeypatch.setenv("LIGHTFMP_CACHE", str(tmp_path / "cache"))
+    raw = _roles_csv(tmp_path)
+    code, _, err = _run(["train", "--format", "csv", "--input", str(raw), "--epochs", "1", "--quiet"], capsys)
+    assert code == 2 and "expected --label COLUMN" in err and "'y'" in err
+    code, out, err = _run(["train", "--format", "csv", "--input", str(raw), "--label", "y", "--numeric", "b",
+                           "--hidden", "8", "--epochs", "1", "--json", "--quiet"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["fields_total"] == 2 and 0.0 <= report["auc"] <= 1.0
+    (folder,) = (tmp_path / "cache").iterdir()
+    kinds = {f["name"]: f["kind"] for f in json.loads((folder / "schema.json").read_text())["fields"]}
+    assert kinds == {"a": "categorical", "b": "numeric"}
+    # other roles give another cache entry, not the first one reused
+    code, _, err = _run(["train", "--format", "csv", "--input", str(raw), "--label", "y", "--hidden", "8",
+                         "--epochs", "1", "--quiet"], capsys)
+    assert code == 0, err
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--format", "criteo", "--input", "{good}", "--label", "y"], "--label: only for --format csv or parquet"),
+    (["--data", "{tmp}", "--numeric", "b"], "--numeric: not with --data"),
+])
+def test_column_roles_refused_where_columns_are_fixed(args, expected, tmp_path, good_tsv, capsys):
+    args = [a.format(good=good_tsv, tmp=tmp_path) for a in args]
+    code, _, err = _run(["train", *args, "--quiet"], capsys)
+    assert code == 2 and expected in err, err
+    code, _, err = _run(["prepare", "--format", "avazu", "--input", str(good_tsv), "--categorical", "a",
+                         "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "--categorical: only for --format csv or parquet, not --format avazu" in err, err

@@ -8,6 +8,7 @@ from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source
 from lightfmp.errors import InputError
 
 FORMATS = ("criteo", "avazu", "movielens", "csv", "parquet", "synthetic")
+TABLE_FORMATS = ("csv", "parquet")  # the formats whose column roles (label, categorical, numeric) are options
 
 __all__ = ["FORMATS", "Block", "FieldBlock", "FieldInfo", "Source", "make_source"]
 
@@ -22,7 +23,16 @@ def make_source(
     categorical: Sequence[str] | None = None,
     numeric: Sequence[str] | None = None,
 ) -> Source:
-    """The source for ``fmt``; ``rows`` only sizes the synthetic data (others are cut by the engine)."""
+    """The source for ``fmt``; ``rows`` only sizes the synthetic data (others are cut by the engine).
+
+    ``label``, ``categorical`` and ``numeric`` name column roles of the table formats (csv, parquet);
+    the other formats fix their own columns, so giving one there is an InputError rather than ignored.
+    """
+    given = [f"--{k}" for k, v in (("label", label), ("categorical", categorical), ("numeric", numeric))
+             if v is not None]
+    if given and fmt not in TABLE_FORMATS:
+        raise InputError(f"{', '.join(given)}: only for --format {' or '.join(TABLE_FORMATS)}, "
+                         f"not --format {fmt} (its columns are fixed)")
     if fmt == "synthetic":
         from lightfmp.data.sources.synthetic import SyntheticSource
 
