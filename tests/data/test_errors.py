@@ -186,3 +186,18 @@ def test_column_roles_refused_where_columns_are_fixed(args, expected, tmp_path, 
     code, _, err = _run(["prepare", "--format", "avazu", "--input", str(good_tsv), "--categorical", "a",
                          "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "--categorical: only for --format csv or parquet, not --format avazu" in err, err
+
+
+@pytest.mark.parametrize("declared", [False, True])
+def test_ragged_table_row_names_its_line(declared, tmp_path, capsys):
+    """A short row in a csv table: one line naming the file and line, whether the column types are
+    inferred (pyarrow parses the first block then) or declared."""
+    raw = _roles_csv(tmp_path, rows=400)
+    lines = raw.read_text().splitlines(keepends=True)
+    lines[300] = "1,3\n"  # line 301 of the file
+    raw.write_text("".join(lines))
+    roles = ["--categorical", "a", "--numeric", "b"] if declared else []
+    code, _, err = _run(["prepare", "--format", "csv", "--input", str(raw), "--label", "y", *roles,
+                         "--pretrain-size", "50", "--out", str(tmp_path / "o"), "--quiet"], capsys)
+    assert code == 2 and "line 301" in err and "expected 3 columns, got 2" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()

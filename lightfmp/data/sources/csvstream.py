@@ -139,7 +139,7 @@ def stream_csv(
         if group:
             yield line, pa.concat_tables(group)
     except pa.ArrowInvalid as exc:
-        raise _explain(path, layout, types, str(exc)) from None
+        raise explain_parse_error(path, layout, str(exc)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc}", path) from None
 
@@ -187,7 +187,7 @@ def _line_chunks(data: mmap.mmap | bytes, size: int) -> Iterator[tuple[int, int]
         start = end
 
 
-def _explain(path: Path, layout: CsvLayout, types: dict[str, pa.DataType], message: str) -> InputError:
+def explain_parse_error(path: Path, layout: CsvLayout, message: str) -> InputError:
     """Turn a pyarrow parse/convert error into an InputError with the line (and column) found by a text scan."""
     m = re.search(r"Expected (\d+) columns, got (\d+)", message)
     if m or "Empty CSV file" in message:

@@ -23,7 +23,7 @@ from lightfmp.data.arrow import to_numpy, valid_mask
 from lightfmp.data.bucketing import log2_bucket
 from lightfmp.data.schema import CATEGORICAL, NUMERIC
 from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, check_labels, dictionary_block, integer_block
-from lightfmp.data.sources.csvstream import NULLS, CsvLayout, first_line, stream_csv
+from lightfmp.data.sources.csvstream import NULLS, CsvLayout, explain_parse_error, first_line, stream_csv
 from lightfmp.data.sources.files import data_files
 from lightfmp.errors import InputError
 
@@ -120,12 +120,16 @@ class TableSource(Source):
             types = {c: schema.field(c).type for c in columns}
         else:
             layout = self._layout(path)
-            reader = pacsv.open_csv(
-                str(path),
-                read_options=pacsv.ReadOptions(column_names=list(layout.names), skip_rows=1, block_size=1 << 20),
-                parse_options=pacsv.ParseOptions(delimiter=layout.delimiter),
-                convert_options=pacsv.ConvertOptions(include_columns=columns, null_values=NULLS, strings_can_be_null=True),
-            )
+            try:  # open_csv parses the first block to infer the types, so a malformed row can fail here
+                reader = pacsv.open_csv(
+                    str(path),
+                    read_options=pacsv.ReadOptions(column_names=list(layout.names), skip_rows=1, block_size=1 << 20),
+                    parse_options=pacsv.ParseOptions(delimiter=layout.delimiter),
+                    convert_options=pacsv.ConvertOptions(include_columns=columns, null_values=NULLS,
+                                                         strings_can_be_null=True),
+                )
+            except pa.ArrowInvalid as exc:
+                raise explain_parse_error(path, layout, str(exc)) from None
             try:
                 types = {c: reader.schema.field(c).type for c in columns}
             finally:
