@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lightfmp.train import row_adam
-from lightfmp.train.row_adam import RowAdam, row_scratch, sum_duplicate_rows
+from lightfmp.train.row_adam import RowAdam, coalesce_rows, row_scratch, sum_by_plan, sum_duplicate_rows
 
 
 def _grad_step(W, opt, ids, scale):
@@ -57,9 +57,10 @@ def test_sum_duplicate_rows_equals_coalesce_and_leaves_the_mask_clean(table_rows
     idx = torch.randint(0, 40, (300,), generator=g) * (table_rows // 50)
     vals = torch.randn(300, 3, generator=g)
     touched, pos = torch.zeros(table_rows, dtype=torch.bool), torch.empty(table_rows, dtype=torch.long)
-    fn = sum_duplicate_rows if way == "chosen" else row_adam._WAYS[way]
+    fn = coalesce_rows if way == "chosen" else row_adam._WAYS[way]
     threads_before = torch.get_num_threads()
-    rows, summed = fn(idx, vals, touched, pos)
+    rows, inverse, summed = fn(idx, vals, touched, pos)
+    assert torch.equal(rows[inverse], idx)
     ref = torch.sparse_coo_tensor(idx.unsqueeze(0), vals, (table_rows, 3), check_invariants=True).coalesce()
     torch.testing.assert_close(rows, ref.indices()[0])
     torch.testing.assert_close(summed, ref.values())
@@ -74,5 +75,31 @@ def test_both_ways_sum_in_the_same_order():
     idx = torch.randint(0, 500, (20_000,), generator=g)
     vals = torch.randn(20_000, 10, generator=g)
     touched, pos = torch.zeros(1000, dtype=torch.bool), torch.empty(1000, dtype=torch.long)
-    (r1, s1), (r2, s2) = (row_adam._WAYS[w](idx, vals, touched, pos) for w in ("mask", "sort"))
-    assert torch.equal(r1, r2) and torch.equal(s1, s2)  # bitwise: the timed choice cannot change results
+    (r1, i1, s1), (r2, i2, s2) = (row_adam._WAYS[w](idx, vals, touched, pos) for w in ("mask", "sort"))
+    assert torch.equal(r1, r2) and torch.equal(i1, i2) and torch.equal(s1, s2)  # bitwise: the timed choice cannot change results
+    assert torch.equal(sum_by_plan(r1, i1, vals), s1)  # a reused plan sums the same way
+    assert torch.equal(sum_duplicate_rows(idx, vals, touched, pos)[1], s1)
+
+
+def test_tables_read_with_the_same_ids_share_one_coalescing(monkeypatch):
+    """An embedding and a linear table looked up with the same ids: one coalescing per step, and the
+    updates equal those of one RowAdam per table (each coalescing its own gradient)."""
+    torch.manual_seed(5)
+    E, L = torch.nn.Parameter(torch.randn(300, 4)), torch.nn.Parameter(torch.randn(300, 1))
+    E2, L2 = (torch.nn.Parameter(t.detach().clone()) for t in (E, L))
+    shared, o2e, o2l = RowAdam([E, L], lr=1e-2), RowAdam([E2], lr=1e-2), RowAdam([L2], lr=1e-2)
+    calls = []
+    real = row_adam.coalesce_rows
+    monkeypatch.setattr(row_adam, "coalesce_rows", lambda *a: calls.append(1) or real(*a))
+    for step in range(4):
+        ids = torch.randint(0, 300, (500,))
+        for (e_w, l_w), opts in (((E, L), [shared]), ((E2, L2), [o2e, o2l])):
+            for o in opts:
+                o.zero_grad()
+            out = torch.nn.functional.embedding(ids, e_w, sparse=True).sum(1) + \
+                torch.nn.functional.embedding(ids, l_w, sparse=True).squeeze(1)
+            (out.sin().sum() + step).backward()
+            for o in opts:
+                o.step()
+    assert len(calls) == 4 + 8  # shared: one per step; separate optimizers: one per table and step
+    assert torch.equal(E, E2) and torch.equal(L, L2)
