@@ -65,8 +65,8 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--json", "as_json"), dict(is_flag=True, help="Print the report as JSON on stdout.")),
     (("--quiet",), dict(is_flag=True, help="No progress bars.")),
 ]
-_KEYS = ("data", "fmt", "input", "rows", "label", "categorical", "numeric", "model", "embed_dim", "hidden", "dropout", "out", "seed",
-         "device", "exact_gpu", "epochs", "patience", "batch_size", "lr", "as_json", "quiet")
+_KEYS = ("data", "fmt", "input", "rows", "label", "categorical", "numeric", "model", "embed_dim", "hidden",
+         "dropout", "out", "seed", "device", "exact_gpu", "epochs", "patience", "batch_size", "lr", "as_json", "quiet")
 
 
 def training_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -6,8 +6,8 @@ import time
 
 import click
 
-from lightfmp.data.sources import FORMATS
 from lightfmp.cli.common import column_names
+from lightfmp.data.sources import FORMATS
 from lightfmp.errors import InputError
 
 
@@ -35,7 +35,8 @@ def command(fmt: str, input_: str | None, out: str, rows: int | None, seed: int,
         raise InputError("--input: the synthetic format is generated; give --rows N instead")
     t0 = time.perf_counter()
     data = prepare(fmt, input_, out, rows=rows, seed=seed, min_count=min_count, pretrain_size=pretrain_size,
-                   label=label, categorical=column_names(categorical), numeric=column_names(numeric), progress=not quiet)
+                   label=label, categorical=column_names(categorical), numeric=column_names(numeric),
+                   progress=not quiet)
     seconds = time.perf_counter() - t0
     s = data.schema
     summary = data.summary

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from lightfmp.data.dataset import PreparedData
-from lightfmp.data.sources import FORMATS
+from lightfmp.data.sources import FORMATS, column_roles
 from lightfmp.data.sources.files import data_files
 from lightfmp.errors import InputError
 
@@ -61,11 +61,10 @@ def open_data(
     ``label``, ``categorical``, ``numeric``: the table formats' column roles, as ``prepare`` takes
     them (csv and parquet only; other formats fix their columns, and a prepared folder has them).
     """
-    given = [f"--{k}" for k, v in (("label", label), ("categorical", categorical), ("numeric", numeric))
-             if v is not None]
-    if given and data is not None:  # the format check is make_source's
-        raise InputError(f"{', '.join(given)}: not with --data (a prepared folder keeps the column roles it "
-                         "was prepared with)")
+    roles = column_roles(label, categorical, numeric)
+    if roles and data is not None:  # the format check is make_source's
+        raise InputError(f"{', '.join('--' + k for k in roles)}: not with --data (a prepared folder keeps the "
+                         "column roles it was prepared with)")
     if data is not None:
         if fmt is not None or input is not None:
             raise InputError("give either --data or --format/--input, not both")
@@ -78,10 +77,8 @@ def open_data(
         raise InputError(f"--input is required for --format {fmt}")
     if input is not None and not Path(input).exists():
         raise InputError("no such file or folder (expected a data file or a folder of them)", input)
-    roles = {"label": label, "categorical": list(categorical) if categorical is not None else None,
-             "numeric": list(numeric) if numeric is not None else None}
-    key = cache_key(fmt, input, rows=rows, seed=seed, pretrain_size=pretrain_size, min_count=2,
-                    **({k: v for k, v in roles.items() if v is not None}))
+    # only the roles given enter the key, so keys of entries made without them do not change
+    key = cache_key(fmt, input, rows=rows, seed=seed, pretrain_size=pretrain_size, min_count=2, **roles)
     out = cache_root_dir(cache_root) / f"{fmt}-{key}"
     if (out / "schema.json").exists():
         try:

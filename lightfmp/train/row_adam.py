@@ -164,6 +164,12 @@ def sum_by_plan(rows: Tensor, inverse: Tensor, vals: Tensor) -> Tensor:
         return _sum_by_scatter(rows, inverse, vals)
 
 
+def _same_ids(plan: tuple[Tensor, int, Tensor, Tensor], table_rows: int, idx: Tensor) -> bool:
+    """Whether ``idx`` (into a table of ``table_rows`` rows) are the ids the plan was made for."""
+    ids, rows = plan[0], plan[1]
+    return rows == table_rows and ids.shape == idx.shape and torch.equal(ids, idx)
+
+
 class RowAdam(torch.optim.Optimizer):
     """Lazy Adam over rows for parameters whose gradients are sparse (row-sparse COO, any duplicates).
 
@@ -203,7 +209,7 @@ class RowAdam(torch.optim.Optimizer):
                     continue
                 # Tables read with the same ids (a model's embedding and its linear/wide table) share
                 # one coalescing: the sort or mask is most of this step's cost, the comparison ~0.1 ms.
-                if plan is not None and plan[1] == p.shape[0] and plan[0].shape == idx.shape and torch.equal(plan[0], idx):
+                if plan is not None and _same_ids(plan, p.shape[0], idx):
                     rows, inverse = plan[2], plan[3]
                     grad = sum_by_plan(rows, inverse, vals)
                 else:

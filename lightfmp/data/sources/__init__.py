@@ -10,7 +10,15 @@ from lightfmp.errors import InputError
 FORMATS = ("criteo", "avazu", "movielens", "csv", "parquet", "synthetic")
 TABLE_FORMATS = ("csv", "parquet")  # the formats whose column roles (label, categorical, numeric) are options
 
-__all__ = ["FORMATS", "Block", "FieldBlock", "FieldInfo", "Source", "make_source"]
+__all__ = ["FORMATS", "TABLE_FORMATS", "Block", "FieldBlock", "FieldInfo", "Source", "column_roles", "make_source"]
+
+
+def column_roles(label: str | None = None, categorical: Sequence[str] | None = None,
+                 numeric: Sequence[str] | None = None) -> dict[str, Any]:
+    """The table column roles that were given (None left out; name lists as lists), keyed as
+    ``make_source`` and ``prepare`` take them."""
+    roles = {"label": label, "categorical": categorical, "numeric": numeric}
+    return {k: (v if k == "label" else list(v)) for k, v in roles.items() if v is not None}
 
 
 def make_source(
@@ -28,8 +36,7 @@ def make_source(
     ``label``, ``categorical`` and ``numeric`` name column roles of the table formats (csv, parquet);
     the other formats fix their own columns, so giving one there is an InputError rather than ignored.
     """
-    given = [f"--{k}" for k, v in (("label", label), ("categorical", categorical), ("numeric", numeric))
-             if v is not None]
+    given = [f"--{k}" for k in column_roles(label, categorical, numeric)]
     if given and fmt not in TABLE_FORMATS:
         raise InputError(f"{', '.join(given)}: only for --format {' or '.join(TABLE_FORMATS)}, "
                          f"not --format {fmt} (its columns are fixed)")
