@@ -7,6 +7,7 @@ encoded ids as one SparseFeat per field, the same embedding dimension, MLP sizes
 """
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import sys
@@ -85,6 +86,17 @@ def mlp_flops_per_sample(widths: Sequence[int]) -> float:
     """Forward + backward FLOPs per sample of a plain MLP: 3 matmuls x 2 FLOPs per multiply-add."""
     macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
     return 6.0 * macs
+
+
+def embed_init_arg(text: str) -> float | None:
+    """argparse type for --embed-init: a std, or 'xavier' (None), as `lightfmp train --embed-init`."""
+    from lightfmp.cli.common import parse_embed_init
+    from lightfmp.errors import InputError
+
+    try:
+        return parse_embed_init(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
 
 
 def have_peer() -> bool:

@@ -20,16 +20,14 @@ Seeds: the table pairs ours and the peer by seed (same split, same seed) and rep
 spread of the per-seed differences; with 3 seeds the Criteo-sample gaps moved by 0.004 when 7 more
 seeds were added (session 6), so use `--seeds 0,1,2,3,4,5,6,7,8,9` to decide a 0.005 target.
 
-Init: ``--embed-init-std 1e-4`` trains ours with the peer's N(0, 1e-4) embedding init instead of our
-default Xavier-uniform (`ModelConfig.embed_init_std`), so that both sides start from the same
-init and only the trainers differ. Session 7, Criteo sample, PNN, seeds 0-9: ours - peer -0.0065 +-
-0.0054 with Xavier, -0.0015 +- 0.0041 with 1e-4. Session 8, seeds 0-9, with 1e-4, ours - peer
-(paired): Criteo DNN -0.0017, Wide&Deep -0.0007, DeepFM -0.0025, xDeepFM -0.0009, PNN -0.0015;
-Avazu +0.0002, -0.0002, +0.0004, -0.0005, -0.0000 (`--datasets criteo|avazu --seeds 0,...,9
---embed-init-std 1e-4`); MovieLens, seeds 0-2: DNN +0.0061, Wide&Deep +0.0050, DeepFM +0.0018, PNN
-+0.0021; xDeepFM seed 0 only (the peer's run took 2,331 s, 12 epochs): -0.0028 (-0.0056 with
-Xavier). The library default stays Xavier: switching it would change every Light-FMP
-and baseline figure in results/, and on MovieLens DNN Xavier was the better of the two (session 6).
+Init: both sides start from N(0, 1e-4) embeddings, our library default since session 11 and the
+peer's; ``--embed-init xavier`` trains ours Xavier-uniform over the table (the OptFS code's init, our
+default until then). Session 7, Criteo sample, PNN, seeds 0-9: ours - peer -0.0065 +- 0.0054 with
+Xavier, -0.0015 +- 0.0041 with 1e-4. Session 8, seeds 0-9, with 1e-4, ours - peer (paired): Criteo
+DNN -0.0017, Wide&Deep -0.0007, DeepFM -0.0025, xDeepFM -0.0009, PNN -0.0015; Avazu +0.0002, -0.0002,
++0.0004, -0.0005, -0.0000 (`--datasets criteo|avazu --seeds 0,...,9`); MovieLens, seeds 0-2: DNN
++0.0061, Wide&Deep +0.0050, DeepFM +0.0018, PNN +0.0021; xDeepFM seed 0 (the peer's run took
+2,331 s, 12 epochs): -0.0028 (-0.0056 with Xavier).
 
 Noise: with ~800 test rows on the Criteo and Avazu samples one AUC has a standard error near 0.03
 (../shared/docs/performance.md); MovieLens (10k test rows) is where a 0.005 gap is measurable.
@@ -47,7 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _util import SHARED, build_peer, have_peer, mean_std, peer_inputs, print_table
+from _util import SHARED, build_peer, embed_init_arg, have_peer, mean_std, peer_inputs, print_table
 from lightfmp.data.open import open_data
 from lightfmp.metrics import auc, logloss
 from lightfmp.models import ModelConfig, build_model
@@ -104,8 +102,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--embed-dim", type=int, default=None, help="default: 64 on MovieLens, 10 otherwise (paper)")
-    ap.add_argument("--embed-init-std", type=float, default=None,
-                    help="our embedding init N(0, std^2) (the peer's is 1e-4); default Xavier-uniform")
+    ap.add_argument("--embed-init", type=embed_init_arg, default=1e-4,
+                    help="our embedding init: the std of N(0, std^2) (the library default and the peer's, 1e-4) or 'xavier'")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--out", type=Path, default=None, help="append one JSON line per run")
@@ -123,7 +121,7 @@ def main() -> None:
             continue
         data = open_data(fmt=fmt, input=str(path), progress=False)
         dim = args.embed_dim or (64 if ds == "movielens" else 10)
-        mcfg = ModelConfig(embed_dim=dim, embed_init_std=args.embed_init_std)
+        mcfg = ModelConfig(embed_dim=dim, embed_init_std=args.embed_init)
         n = {s: len(data.split(s)[1]) for s in ("train", "valid", "test")}
         rows = []
         for name in models:

@@ -29,8 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / ".." / "shared" / "data"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+
+from _util import embed_init_arg  # noqa: E402
 
 from lightfmp.data.open import open_data  # noqa: E402
 from lightfmp.models import ModelConfig, build_model  # noqa: E402
@@ -91,7 +94,7 @@ def part_real(args: argparse.Namespace) -> None:
         data = open_data(fmt=fmt, input=src, progress=False)
         for model in args.models:
             mcfg = ModelConfig(embed_dim=dim, hidden=tuple(args.hidden), cin_layers=tuple(args.cin),
-                               embed_init_std=args.embed_init_std)
+                               embed_init_std=args.embed_init)
             runs: dict[str, list[dict[str, float]]] = {}
             for seed in range(args.seeds):
                 tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=seed)
@@ -125,7 +128,7 @@ def part_planted(args: argparse.Namespace) -> None:
         pcfg = PretrainConfig(rare_min_count=guard)
         for seed in range(args.seeds):
             est = LightFMP("dnn", 0.5, pretrain_config=pcfg, seed=seed,
-                           model_config=ModelConfig(embed_init_std=args.embed_init_std))
+                           model_config=ModelConfig(embed_init_std=args.embed_init))
             full, res = est.pretrain(data)
             order = list(np.argsort(-res.keep_probability, kind="stable"))
             rank = {names[i]: order.index(i) for i in range(m)}
@@ -136,7 +139,7 @@ def part_planted(args: argparse.Namespace) -> None:
                   f"{str(pair):>10}", flush=True)
     print("\nAUC on the planted set (full pipeline, default guard):")
     aucs = {"No Selection": [], "Light-FMP": []}
-    mcfg = ModelConfig(hidden=tuple(args.hidden), embed_init_std=args.embed_init_std)
+    mcfg = ModelConfig(hidden=tuple(args.hidden), embed_init_std=args.embed_init)
     for seed in range(args.seeds):
         tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=seed)
         aucs["No Selection"].append(no_selection(data, "dnn", mcfg, tcfg)["auc"])
@@ -175,8 +178,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--hidden", type=lambda s: [int(x) for x in s.split(",")], default=[400, 400, 200])
     ap.add_argument("--cin", type=lambda s: [int(x) for x in s.split(",")], default=[100, 100, 100],
                     help="xDeepFM CIN layer sizes (32,32 as bench/reproduce.py: ~10x less work on one core)")
-    ap.add_argument("--embed-init-std", type=float, default=None,
-                    help="embedding init N(0, std^2) (ModelConfig.embed_init_std); default Xavier-uniform")
+    ap.add_argument("--embed-init", type=embed_init_arg, default=1e-4,
+                    help="embedding init: the std of N(0, std^2) (ModelConfig's default 1e-4) or 'xavier'")
     ap.add_argument("--synthetic-rows", type=int, default=50_000)
     ap.add_argument("--guards", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 5])
     ap.add_argument("--equal-data", action="store_true",

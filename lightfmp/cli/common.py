@@ -49,6 +49,9 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--model",), dict(type=click.Choice(MODEL_NAMES), default="dnn", show_default=True, help="Backbone.")),
     (("--embed-dim",), dict(type=click.IntRange(min=1), default=10, show_default=True,
                             help="Embedding dimension per field (the paper uses 64 on MovieLens).")),
+    (("--embed-init",), dict(type=str, default="1e-4", show_default=True,
+                             help="Embedding init: the std of N(0, std^2), or 'xavier' (Xavier-uniform "
+                                  "over the table, as the OptFS code).")),
     (("--hidden",), dict(type=str, default="400,400,200", show_default=True,
                          help="MLP hidden sizes, comma-separated.")),
     (("--dropout",), dict(type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0, show_default=True)),
@@ -65,8 +68,8 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--json", "as_json"), dict(is_flag=True, help="Print the report as JSON on stdout.")),
     (("--quiet",), dict(is_flag=True, help="No progress bars.")),
 ]
-_KEYS = ("data", "fmt", "input", "rows", "label", "categorical", "numeric", "model", "embed_dim", "hidden",
-         "dropout", "out", "seed", "device", "exact_gpu", "epochs", "patience", "batch_size", "lr", "as_json", "quiet")
+_KEYS = ("data", "fmt", "input", "rows", "label", "categorical", "numeric", "model", "embed_dim", "embed_init",
+         "hidden", "dropout", "out", "seed", "device", "exact_gpu", "epochs", "patience", "batch_size", "lr", "as_json", "quiet")
 
 
 def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -89,6 +92,7 @@ class CommonArgs:
     numeric: str | None
     model: str
     embed_dim: int
+    embed_init: str
     hidden: str
     dropout: float
     out: str | None
@@ -137,6 +141,19 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     if not sizes or any(s < 1 for s in sizes):
         raise InputError(f"--hidden: expected positive layer sizes, got {text!r}")
     return sizes
+
+
+def parse_embed_init(text: str) -> float | None:
+    """'1e-4' -> 1e-4 (the std of a normal init); 'xavier' -> None (ModelConfig's Xavier-uniform)."""
+    if text.strip().lower() == "xavier":
+        return None
+    try:
+        std = float(text)
+    except ValueError:
+        std = float("nan")
+    if not std > 0.0 or std == float("inf"):
+        raise InputError(f"--embed-init: expected a positive std (e.g. 1e-4) or 'xavier', got {text!r}")
+    return std
 
 
 def open_prepared(args: CommonArgs, pretrain_size: int = 2000) -> Any:
@@ -218,7 +235,8 @@ def model_config(args: CommonArgs) -> Any:
     """ModelConfig from the shared options (CIN sizes and batch norm keep their defaults)."""
     from lightfmp.models.config import ModelConfig
 
-    return ModelConfig(embed_dim=args.embed_dim, hidden=parse_hidden(args.hidden), dropout=args.dropout)
+    return ModelConfig(embed_dim=args.embed_dim, embed_init_std=parse_embed_init(args.embed_init),
+                       hidden=parse_hidden(args.hidden), dropout=args.dropout)
 
 
 def train_config(args: CommonArgs, **overrides: Any) -> Any:

@@ -90,11 +90,11 @@ class FieldTable(nn.Module):
 class FieldEmbedding(FieldTable):
     """Per-field embedding vectors, paper eq. (1) before flattening.
 
-    Init: Xavier-uniform over the whole concatenated table (default), as in the OptFS code the paper
-    builds on (section 3.4) and pytorch-fm; bound sqrt(6 / (rows + dim)), so the scale depends on the
-    table's size: std 0.013 on the 11.5k-row Criteo sample, about 0.0013 on full Criteo. With
-    ``init_std`` set, N(0, init_std^2) per entry instead, the same for every table size (DeepCTR-Torch's
-    and FuxiCTR's default is 1e-4).
+    Init: N(0, init_std^2) per entry, the same for every table size (ModelConfig's default 1e-4, as in
+    DeepCTR-Torch and FuxiCTR). With ``init_std=None``, Xavier-uniform over the whole concatenated
+    table, as in the OptFS code the paper builds on (section 3.4) and pytorch-fm; its bound
+    sqrt(6 / (rows + dim)) depends on the table's size: std 0.013 on the 11.5k-row Criteo sample,
+    about 0.0013 on full Criteo.
 
     Args:
         vocab_sizes: rows per field.

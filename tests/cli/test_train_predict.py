@@ -79,6 +79,8 @@ def test_missing_data_and_bad_hidden_are_input_errors(capsys, tmp_path):
     assert code == 2 and "--data" in err
     code, _, err = run_cli(["train", "--format", "synthetic", "--rows", "3000", "--hidden", "4,x", "--quiet"], capsys)
     assert code == 2 and "--hidden" in err
+    code, _, err = run_cli(["train", "--format", "synthetic", "--rows", "3000", "--embed-init", "0", "--quiet"], capsys)
+    assert code == 2 and "--embed-init" in err and "xavier" in err
     code, _, err = run_cli(["predict", "--run", str(tmp_path), "--input", str(tmp_path / "none.txt")], capsys)
     assert code == 2 and "none.txt" in err
 
@@ -89,3 +91,9 @@ def test_train_synthetic_table_output(tmp_path, capsys):
                                  "--hidden", "16", "--batch-size", "512", "--out", str(out), "--quiet"], capsys)
     assert code == 0, err
     assert "auc" in stdout and "run folder:" in stdout and (out / "model.pt").is_file()
+    assert json.loads((out / "config.json").read_text())["model_config"]["embed_init_std"] == 1e-4
+    code, stdout, err = run_cli(["train", "--format", "synthetic", "--rows", "3000", "--epochs", "1",
+                                 "--hidden", "16", "--batch-size", "512", "--out", str(out), "--quiet",
+                                 "--embed-init", "xavier"], capsys)
+    assert code == 0, err
+    assert json.loads((out / "config.json").read_text())["model_config"]["embed_init_std"] is None

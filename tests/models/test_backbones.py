@@ -115,15 +115,15 @@ def test_config_validation_and_unknown_keys():
     assert ModelConfig.from_dict(CFG.to_dict()) == CFG
 
 
-def test_embedding_init_is_xavier_by_default_and_normal_with_a_std():
+def test_embedding_init_is_normal_1e4_by_default_and_xavier_with_none():
     sizes = [3000, 5000]
     torch.manual_seed(0)
-    xavier = build_model("dnn", sizes, CFG).embedding.weight.detach()
+    normal = build_model("dnn", sizes, ModelConfig(embed_dim=CFG.embed_dim)).embedding.weight.detach()
+    assert abs(float(normal.std()) - 1e-4) < 5e-6 and abs(float(normal.mean())) < 5e-6
+    torch.manual_seed(0)
+    xavier = build_model("dnn", sizes, ModelConfig(embed_dim=CFG.embed_dim, embed_init_std=None)).embedding.weight.detach()
     bound = (6.0 / (sum(sizes) + CFG.embed_dim)) ** 0.5
     assert float(xavier.abs().max()) <= bound and float(xavier.std()) > 0.5 * bound / 3**0.5
-    torch.manual_seed(0)
-    normal = build_model("dnn", sizes, ModelConfig(embed_dim=CFG.embed_dim, embed_init_std=1e-4)).embedding.weight.detach()
-    assert abs(float(normal.std()) - 1e-4) < 5e-6 and abs(float(normal.mean())) < 5e-6
     with pytest.raises(ValueError, match="embed_init_std"):
         ModelConfig(embed_init_std=0.0)
 
