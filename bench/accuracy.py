@@ -106,11 +106,14 @@ def main() -> None:
                     help="our embedding init: the std of N(0, std^2) (the library default and the peer's, 1e-4) or 'xavier'")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--sides", default="ours,peer",
+                    help="which sides to run (e.g. 'peer' to add peer seeds to an earlier run's --out file)")
     ap.add_argument("--out", type=Path, default=None, help="append one JSON line per run")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     models = [m for m in args.models.split(",") if m]
-    peer = have_peer() and not args.no_peer
+    sides_wanted = {s for s in args.sides.split(",") if s}
+    peer = have_peer() and not args.no_peer and "peer" in sides_wanted
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; peer: "
           f"{'DeepCTR-Torch 0.3.0' if peer else 'absent'}; batch {args.batch_size}, lr {args.lr}, "
           f"epochs <= {args.epochs}, patience {args.patience}, seeds {seeds}", flush=True)
@@ -129,7 +132,7 @@ def main() -> None:
             for seed in seeds:
                 cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
                                   seed=seed, device=args.device, eval_batch_size=65536)
-                sides = [("ours", run_ours)] + ([("peer", run_peer)] if peer else [])
+                sides = ([("ours", run_ours)] if "ours" in sides_wanted else []) + ([("peer", run_peer)] if peer else [])
                 for side, fn in sides:
                     r = fn(name, data, mcfg, cfg)
                     res[side].append(r)
@@ -142,7 +145,7 @@ def main() -> None:
             a_p = [r["auc"] for r in res["peer"]]
             # Paired by seed (same split, same seed on both sides): the spread of the per-seed
             # differences, and on how many seeds ours is at least the peer's.
-            d = np.subtract(a_o, a_p) if a_p else None
+            d = np.subtract(a_o, a_p) if a_p and a_o else None
             diff = "-" if d is None else (f"{d.mean():+.4f}" + (f" +- {d.std(ddof=1):.4f}" if len(d) > 1 else ""))
             wins = "-" if d is None else f"{int((d >= 0).sum())}/{len(d)}"
             rows.append([name, mean_std(a_o), mean_std(a_p), diff, wins,

@@ -71,12 +71,12 @@ class GraphedStep:
         return loss.detach()
 
     def _release(self) -> None:
-        """Drop the tables' kept activations (`FieldTable.last_output`): they keep the last step's
+        """Drop the tables' kept sums of squares (`FieldTable.last_sq`): they keep the last step's
         autograd graph alive, whose gradient accumulators belong to another stream than the capture's."""
         if self.model is not None:
             for m in self.model.modules():
-                if getattr(m, "last_output", None) is not None:
-                    m.last_output = None
+                if getattr(m, "last_sq", None) is not None:
+                    m.last_sq = None
 
     def __call__(self, xb: Tensor, yb: Tensor) -> Tensor:
         """One training step on (xb, yb); returns the detached loss (valid until the next call)."""

@@ -31,7 +31,8 @@ Choices:
   keeps its moments rather than decaying them and does not move; this changes the optimisation
   (on the Criteo sample it cost ~0.002 test AUC, hence dense Adam for small tables), which is why the
   accuracy benchmark compares test AUC with DeepCTR-Torch's dense Adam.
-- Embedding L2 (paper: 1e-5) is added to the loss as ``embed_l2 * sum(last_output ** 2) / batch``:
+- Embedding L2 (paper: 1e-5) is added to the loss as ``embed_l2 * sum(rows looked up ** 2) / batch``
+  (`FieldTable.last_sq`, computed with the lookup in one autograd node):
   only the rows the batch looked up, each counted once per occurrence, so the gradient stays sparse
   and frequent values are regularised more. Dense L2 over
   the whole table (DeepCTR-Torch's choice) would touch every row and undo the sparse update's saving.
@@ -140,8 +141,9 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig,
 
 
 def embedding_l2(model_tables: Sequence[FieldTable], batch: int) -> torch.Tensor | None:
-    """sum over tables of sum(last_output ** 2) / batch, or None if no table ran in training mode."""
-    terms = [t.last_output.pow(2).sum() for t in model_tables if t.last_output is not None]
+    """sum over tables of sum(rows looked up ** 2) / batch (`FieldTable.last_sq`), or None if no table
+    ran in training mode."""
+    terms = [t.last_sq for t in model_tables if t.last_sq is not None]
     if not terms:
         return None
     return torch.stack(terms).sum() / batch

@@ -81,17 +81,47 @@ def test_field_embedding_adds_offsets_and_accepts_int32():
         emb(x[:, :2])
 
 
-def test_tables_remember_last_output_only_in_training_and_stay_copyable():
+def test_tables_remember_sum_of_squares_only_in_training_and_stay_copyable():
     import copy
 
     lin = FieldLinear([3, 4])
-    x = torch.tensor([[1, 2]])
+    with torch.no_grad():
+        lin.weight.copy_(torch.arange(7.0).unsqueeze(1))
+    x = torch.tensor([[1, 2], [1, 0]])  # rows 1 and 5, then 1 and 3: row 1 counted twice
     out = lin(x)
-    assert out.shape == (1, 2) and lin.last_output is out
+    assert out.shape == (2, 2) and float(lin.last_sq.detach()) == 1 + 25 + 1 + 9
     copy.deepcopy(lin)  # a non-leaf activation must not break copying
     lin.eval()
     lin(x)
-    assert lin.last_output is None
+    assert lin.last_sq is None
+    lin.train()
+    with torch.no_grad():
+        lin(x)
+    assert lin.last_sq is None
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_lookup_with_squares_gives_the_gradients_of_the_separate_penalty(sparse):
+    """The fused node (lookup + sum of squares) must give the table the same gradient as the plain
+    lookup with ``c * e.pow(2).sum()`` added to the loss, with and without the penalty, and with
+    repeated ids (which a sparse gradient keeps uncoalesced)."""
+    g = torch.Generator().manual_seed(0)
+    emb = FieldEmbedding([5, 7, 3], dim=4, init_std=0.5)
+    emb.sparse = sparse
+    x = torch.randint(0, 3, (16, 3), generator=g)
+    w = torch.randn(16, 3, 4, generator=g)
+    for c in (0.0, 0.37):
+        emb.weight.grad = None
+        e = emb(x)
+        ((e * w).sum() + c * emb.last_sq).backward()
+        fused = emb.weight.grad.to_dense() if sparse else emb.weight.grad
+        assert emb.weight.grad.is_sparse == sparse
+
+        ref_w = emb.weight.detach().clone().requires_grad_(True)
+        ref_e = torch.nn.functional.embedding(x + emb.offsets, ref_w)
+        ((ref_e * w).sum() + c * ref_e.pow(2).sum()).backward()
+        assert torch.allclose(fused, ref_w.grad, rtol=1e-6, atol=1e-6)
+        assert torch.allclose(emb.last_sq, ref_e.pow(2).sum().detach(), rtol=1e-6)
 
 
 def test_sparse_flag_gives_sparse_gradient():
