@@ -32,6 +32,7 @@ import time
 import weakref
 from typing import Iterable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -57,12 +58,20 @@ def row_scratch(weight: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _by_mask(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Distinct rows from a boolean mask over the table: no sort, but `nonzero` scans every table row."""
-    touched[idx] = True
-    rows = touched.nonzero().squeeze(1)          # distinct touched rows, sorted
-    touched[rows] = False                        # reset the scratch mask for the next call
-    pos[rows] = torch.arange(rows.numel(), device=idx.device)
-    inverse = pos[idx]
+    """Distinct rows from a boolean mask over the table: no sort, but the scan reads every table row.
+
+    The index ops are the fastest of their equivalents on CPU (one thread, 1.29M-row table, 159,744 Zipf
+    ids, 20,804 distinct; `/tmp` timing, session 12's Xeon, ms): ``index_fill_`` 0.17 against
+    ``touched[idx] = True`` 0.31; NumPy's ``flatnonzero`` 0.48 against ``Tensor.nonzero`` 1.17 (both
+    sorted); ``index_select`` 0.20 against ``pos[idx]`` 0.52. The mask way went 2.1 -> 1.0 ms."""
+    touched.index_fill_(0, idx, True)
+    if touched.is_cuda:
+        rows = touched.nonzero().squeeze(1)      # distinct touched rows, sorted
+    else:
+        rows = torch.from_numpy(np.flatnonzero(touched.numpy()))
+    touched.index_fill_(0, rows, False)          # reset the scratch mask for the next call
+    pos.index_copy_(0, rows, torch.arange(rows.numel(), device=idx.device))
+    inverse = pos.index_select(0, idx)
     return rows, inverse, _sum_by_scatter(rows, inverse, vals)
 
 
