@@ -56,7 +56,47 @@ class MLP(nn.Module):
         return self.layers[0]
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
+        mods = list(self.layers)
+        i = 0
+        while i < len(mods):
+            m = mods[i]
+            if isinstance(m, nn.Linear) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU):
+                x = linear_relu(x, m.weight, m.bias)
+                i += 2
+            else:
+                x = m(x)
+                i += 1
+        return x
+
+
+def linear_relu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """``relu(x @ weight.T + bias)``, the same values as ``nn.Linear`` then ``nn.ReLU``, in fewer passes.
+
+    ``addmm`` first copies the broadcast bias into its [B, out] output and then accumulates the
+    product into it; the ReLU is another pass. Here the product is written once and the bias and
+    ReLU are applied in one in-place pass (``aten._add_relu_``, the op PyTorch's JIT fuses add+relu
+    into). Backward is what autograd computes for the two modules: the ReLU mask from the output,
+    then the input, weight and bias gradients. Measured on one Xeon thread, x [4096, 400] and a
+    400 x 400 layer: forward 9.1-9.4 ms with addmm + relu, 8.25-8.28 ms here (`/tmp` timing, session 12).
+    """
+    return _LinearReLU.apply(x, weight, bias)
+
+
+class _LinearReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:  # type: ignore[override]
+        y = torch.ops.aten._add_relu_(x.mm(weight.t()), bias)
+        ctx.save_for_backward(x, weight, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy: Tensor):  # type: ignore[override]
+        x, weight, y = ctx.saved_tensors
+        g = torch.ops.aten.threshold_backward(gy, y, 0)
+        gx = g.mm(weight) if ctx.needs_input_grad[0] else None
+        gw = g.t().mm(x) if ctx.needs_input_grad[1] else None
+        gb = g.sum(0) if ctx.needs_input_grad[2] else None
+        return gx, gw, gb
 
 
 class FactorizationMachine(nn.Module):

@@ -156,3 +156,28 @@ def test_cin_gradients_match_autograd_of_the_naive_formula():
     slow = [e.grad] + [w.grad for w in cin.weights]
     for a, b in zip(fast, slow):
         torch.testing.assert_close(a, b)
+
+
+def test_mlp_fused_linear_relu_equals_the_modules_forward_and_backward():
+    """MLP.forward fuses each Linear + ReLU (`linear_relu`); values and every gradient must be the
+    modules' own, including at exact zeros of the pre-activation (ReLU's gradient there is 0)."""
+    from lightfmp.nn.layers import linear_relu
+
+    torch.manual_seed(0)
+    mlp = MLP(6, (5, 4)).double()
+    x = torch.randn(7, 6, dtype=torch.float64, requires_grad=True)
+    with torch.no_grad():
+        mlp.first.bias[0] = -float((x[0] @ mlp.first.weight[0]).detach())  # pre-activation exactly 0
+    w = torch.randn(7, 4, dtype=torch.float64)
+    (mlp(x) * w).sum().backward()
+    fused = [x.grad.clone()] + [p.grad.clone() for p in mlp.parameters()]
+    x.grad = None
+    mlp.zero_grad()
+    (mlp.layers(x) * w).sum().backward()  # nn.Sequential: Linear, ReLU, Linear, ReLU
+    plain = [x.grad] + [p.grad for p in mlp.parameters()]
+    assert torch.allclose(mlp(x), mlp.layers(x))
+    for a, b in zip(fused, plain):
+        assert torch.allclose(a, b, atol=1e-12)
+    lin = torch.nn.Linear(6, 3).double()
+    assert torch.autograd.gradcheck(lambda a, wt, bs: linear_relu(a, wt, bs),
+                                    (x.detach().requires_grad_(), lin.weight, lin.bias))
