@@ -4,6 +4,10 @@ Usage (full, as in issue 4; the lead runs it at the end):
     python bench/accuracy.py                       # criteo, avazu, movielens x 5 backbones x seeds 0,1,2
 Smoke run:
     python bench/accuracy.py --datasets criteo --models dnn --seeds 0 --epochs 2
+Split into jobs (e.g. one core each: the peer's MovieLens xDeepFM takes ~40 min a seed), then one table:
+    python bench/accuracy.py --datasets movielens --models xdeepfm --sides peer --out peer.jsonl
+    python bench/accuracy.py --datasets movielens --models xdeepfm --sides ours --out ours.jsonl
+    python bench/accuracy.py --from-jsonl peer.jsonl ours.jsonl
 
 Protocol, identical for both sides: the data set is prepared once by `lightfmp.data.open.open_data`
 (default split, seed 2021) from ../shared/data; the peer receives exactly our encoded ids, one
@@ -109,7 +113,12 @@ def main() -> None:
     ap.add_argument("--sides", default="ours,peer",
                     help="which sides to run (e.g. 'peer' to add peer seeds to an earlier run's --out file)")
     ap.add_argument("--out", type=Path, default=None, help="append one JSON line per run")
+    ap.add_argument("--from-jsonl", type=Path, nargs="+", default=None,
+                    help="train nothing: print the tables from these --out files")
     args = ap.parse_args()
+    if args.from_jsonl:
+        tables_from_jsonl(args.from_jsonl)
+        return
     seeds = [int(s) for s in args.seeds.split(",")]
     models = [m for m in args.models.split(",") if m]
     sides_wanted = {s for s in args.sides.split(",") if s}
@@ -141,20 +150,45 @@ def main() -> None:
                     if args.out:
                         with args.out.open("a") as f:
                             f.write(json.dumps({"dataset": ds, "model": name, "seed": seed, "side": side, **r}) + "\n")
-            a_o = [r["auc"] for r in res["ours"]]
-            a_p = [r["auc"] for r in res["peer"]]
-            # Paired by seed (same split, same seed on both sides): the spread of the per-seed
-            # differences, and on how many seeds ours is at least the peer's.
-            d = np.subtract(a_o, a_p) if a_p and a_o else None
-            diff = "-" if d is None else (f"{d.mean():+.4f}" + (f" +- {d.std(ddof=1):.4f}" if len(d) > 1 else ""))
-            wins = "-" if d is None else f"{int((d >= 0).sum())}/{len(d)}"
-            rows.append([name, mean_std(a_o), mean_std(a_p), diff, wins,
-                         mean_std([r["logloss"] for r in res["ours"]]), mean_std([r["logloss"] for r in res["peer"]])])
+            rows.append(table_row(name, res))
         print_table(f"{ds}: test AUC, mean +- std over seeds {seeds} (train {n['train']:,} / valid {n['valid']:,} / "
-                    f"test {n['test']:,} rows, dim {dim})",
-                    ["model", "ours AUC", "peer AUC", "ours - peer (paired)", "seeds ours >= peer", "ours logloss",
-                     "peer logloss"], rows)
+                    f"test {n['test']:,} rows, dim {dim})", HEADER, rows)
 
+
+HEADER = ["model", "ours AUC", "peer AUC", "ours - peer (paired)", "seeds ours >= peer", "ours logloss", "peer logloss"]
+
+
+def table_row(name: str, res: dict[str, list[dict]]) -> list:
+    """One model's row: both sides' mean +- std, and the per-seed differences over the seeds both ran."""
+    by_seed = {side: {r["seed"]: r for r in rs} for side, rs in res.items()}
+    both = sorted(set(by_seed.get("ours", {})) & set(by_seed.get("peer", {})))
+    # Paired by seed (same split, same seed on both sides): the spread of the per-seed differences,
+    # and on how many seeds ours is at least the peer's.
+    d = np.array([by_seed["ours"][s]["auc"] - by_seed["peer"][s]["auc"] for s in both])
+    diff = "-" if not len(d) else (f"{d.mean():+.4f}" + (f" +- {d.std(ddof=1):.4f}" if len(d) > 1 else ""))
+    wins = "-" if not len(d) else f"{int((d >= 0).sum())}/{len(d)}"
+    side = lambda k, key: [r[key] for r in res.get(k, [])]  # noqa: E731
+    return [name, mean_std(side("ours", "auc")), mean_std(side("peer", "auc")), diff, wins,
+            mean_std(side("ours", "logloss")), mean_std(side("peer", "logloss"))]
+
+
+def tables_from_jsonl(paths: list[Path]) -> None:
+    """Print the tables from earlier runs' --out files (e.g. seeds or sides run as separate jobs);
+    a (dataset, model, seed, side) run that appears twice keeps its last line."""
+    runs: dict[tuple, dict] = {}
+    for p in paths:
+        for line in p.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                runs[(r["dataset"], r["model"], r["seed"], r["side"])] = r
+    for ds in dict.fromkeys(k[0] for k in runs):
+        rows = []
+        for name in [m for m in ALL if any(k[:2] == (ds, m) for k in runs)]:
+            res = {side: [r for k, r in sorted(runs.items()) if k[:2] == (ds, name) and k[3] == side]
+                   for side in ("ours", "peer")}
+            rows.append(table_row(name, res))
+        seeds = sorted({k[2] for k in runs if k[0] == ds})
+        print_table(f"{ds}: test AUC, mean +- std over seeds {seeds} (from {len(paths)} file(s))", HEADER, rows)
 
 if __name__ == "__main__":
     main()

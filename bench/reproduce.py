@@ -284,7 +284,8 @@ def write_results(runs: Path, results: Path, timing: list[dict[str, Any]] | None
              f"{' --keep-runs' if a.keep_runs else ''}` in {seconds:.0f} s"
              f"{' (tables from run folders written by earlier shards of the grid, timed there)' if a.keep_runs else ''} "
              f"({a.seeds} seed(s), up to {a.epochs} epochs, batch {a.batch_size}, search epochs "
-             f"{a.search_epochs}, xDeepFM CIN {a.cin}). Data: ../shared/data samples (Criteo 8K, Avazu 9K, "
+             f"{a.search_epochs}, xDeepFM CIN {a.cin}, embedding init "
+             f"{'Xavier-uniform' if a.embed_init is None else f'N(0, {a.embed_init:g}^2)'}). Data: ../shared/data samples (Criteo 8K, Avazu 9K, "
              "MovieLens 100K); with ~400 test rows on Criteo and Avazu one AUC has a standard error near "
              "0.03 (../shared/docs/performance.md), so differences there are mostly noise: decide with "
              "MovieLens and with several seeds.", "",
