@@ -124,7 +124,7 @@ def main() -> None:
     sides_wanted = {s for s in args.sides.split(",") if s}
     peer = have_peer() and not args.no_peer and "peer" in sides_wanted
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; peer: "
-          f"{'DeepCTR-Torch 0.3.0' if peer else 'absent'}; batch {args.batch_size}, lr {args.lr}, "
+          f"{'DeepCTR-Torch 0.3.0' if peer else ('not run' if have_peer() else 'absent')}; batch {args.batch_size}, lr {args.lr}, "
           f"epochs <= {args.epochs}, patience {args.patience}, seeds {seeds}", flush=True)
     for ds in [d for d in args.datasets.split(",") if d]:
         fmt, path = DATASETS[ds]
