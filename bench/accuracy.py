@@ -143,13 +143,13 @@ def main() -> None:
                                   seed=seed, device=args.device, eval_batch_size=65536)
                 sides = ([("ours", run_ours)] if "ours" in sides_wanted else []) + ([("peer", run_peer)] if peer else [])
                 for side, fn in sides:
-                    r = fn(name, data, mcfg, cfg)
+                    r = {"seed": seed, **fn(name, data, mcfg, cfg)}
                     res[side].append(r)
                     print(f"  {ds} {name} seed {seed} {side}: AUC {r['auc']:.4f} logloss {r['logloss']:.4f} "
                           f"(best epoch {r['epochs']}, {r['train_seconds']:.1f} s)", flush=True)
                     if args.out:
                         with args.out.open("a") as f:
-                            f.write(json.dumps({"dataset": ds, "model": name, "seed": seed, "side": side, **r}) + "\n")
+                            f.write(json.dumps({"dataset": ds, "model": name, "side": side, **r}) + "\n")
             rows.append(table_row(name, res))
         print_table(f"{ds}: test AUC, mean +- std over seeds {seeds} (train {n['train']:,} / valid {n['valid']:,} / "
                     f"test {n['test']:,} rows, dim {dim})", HEADER, rows)
