@@ -267,6 +267,10 @@ def _equal_rows(runs: Path) -> list[str]:
     return lines + [""]
 
 
+def _init_text(std: float | None) -> str:
+    return "Xavier-uniform" if std is None else f"N(0, {std:g}^2)"
+
+
 def write_results(runs: Path, results: Path, timing: list[dict[str, Any]] | None, a: argparse.Namespace,
                   seconds: float) -> None:
     t2_reports = load_reports([runs / "table2"])
@@ -285,7 +289,7 @@ def write_results(runs: Path, results: Path, timing: list[dict[str, Any]] | None
              f"{' (tables from run folders written by earlier shards of the grid, timed there)' if a.keep_runs else ''} "
              f"({a.seeds} seed(s), up to {a.epochs} epochs, batch {a.batch_size}, search epochs "
              f"{a.search_epochs}, xDeepFM CIN {a.cin}, embedding init "
-             f"{'Xavier-uniform' if a.embed_init is None else f'N(0, {a.embed_init:g}^2)'}). Data: ../shared/data samples (Criteo 8K, Avazu 9K, "
+             f"{_init_text(ModelConfig().embed_init_std)}, the library default). Data: ../shared/data samples (Criteo 8K, Avazu 9K, "
              "MovieLens 100K); with ~400 test rows on Criteo and Avazu one AUC has a standard error near "
              "0.03 (../shared/docs/performance.md), so differences there are mostly noise: decide with "
              "MovieLens and with several seeds.", "",
