@@ -167,7 +167,9 @@ def table_row(name: str, res: dict[str, list[dict]]) -> list:
     d = np.array([by_seed["ours"][s]["auc"] - by_seed["peer"][s]["auc"] for s in both])
     diff = "-" if not len(d) else (f"{d.mean():+.4f}" + (f" +- {d.std(ddof=1):.4f}" if len(d) > 1 else ""))
     wins = "-" if not len(d) else f"{int((d >= 0).sum())}/{len(d)}"
-    side = lambda k, key: [r[key] for r in res.get(k, [])]  # noqa: E731
+    def side(k: str, key: str) -> list[float]:
+        return [r[key] for r in res.get(k, [])]
+
     return [name, mean_std(side("ours", "auc")), mean_std(side("peer", "auc")), diff, wins,
             mean_std(side("ours", "logloss")), mean_std(side("peer", "logloss"))]
 

@@ -99,7 +99,9 @@ class _LookupWithSquares(torch.autograd.Function):
     the [B, F, D] rows forward (pow, sum) and three backward (pow's backward multiplies twice, then the
     two gradients of ``e`` are added), all on the 1.6M floats of a batch of 4,096 Criteo rows. Here the
     forward's sum is one ``dot`` and the backward folds ``2 * g_sq * e`` into the rows' gradient with
-    one ``addcmul``; the same values up to summation order. Measured: see `lightfmp.train.optim`.
+    one ``addcmul``; the same values up to summation order. Measured (DNN, batch 4,096, 1.29M-row
+    table, one Xeon thread, `/tmp` script timing `train_epoch`, session 12): 95-100 -> 87-90 ms a step;
+    with the penalty off altogether the old step took 88-95 ms.
 
     The table's gradient is built as ``F.embedding`` builds it: a sparse COO tensor (one row per id,
     uncoalesced) when ``sparse``, else dense (`embedding_dense_backward`; on CUDA one ``index_add_``,

@@ -49,6 +49,9 @@ class MLP(nn.Module):
             width = int(h)
         self.layers = nn.Sequential(*layers)
         self.in_dim, self.out_dim = int(in_dim), width
+        # Which Linear is directly followed by a ReLU (no BatchNorm between): those run as one
+        # `linear_relu`; fixed here so forward does not inspect the module types every step.
+        self._fused = tuple(isinstance(a, nn.Linear) and isinstance(b, nn.ReLU) for a, b in zip(layers, layers[1:]))
 
     @property
     def first(self) -> nn.Linear:
@@ -56,11 +59,10 @@ class MLP(nn.Module):
         return self.layers[0]
 
     def forward(self, x: Tensor) -> Tensor:
-        mods = list(self.layers)
         i = 0
-        while i < len(mods):
-            m = mods[i]
-            if isinstance(m, nn.Linear) and i + 1 < len(mods) and isinstance(mods[i + 1], nn.ReLU):
+        while i < len(self.layers):
+            m = self.layers[i]
+            if i < len(self._fused) and self._fused[i]:
                 x = linear_relu(x, m.weight, m.bias)
                 i += 2
             else:
