@@ -1,5 +1,6 @@
 """`lightfmp prune` and `lightfmp demo` end to end (small models, one epoch)."""
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -80,5 +81,6 @@ def test_demo_prints_the_table(tmp_path, monkeypatch, capsys):
     main(["demo", "--rows", "5000", "--epochs", "1", "--hidden", "32", "--quiet"])
     out = capsys.readouterr().out
     assert "No Selection" in out and "Light-FMP" in out and "AUC" in out and "planted informative" in out
+    assert re.search(r"interaction-only pair \(C\d+, C\d+;.*\) kept: [0-2]/2", out)  # the pair's fate is told
     for name in ("no_selection", "lightfmp"):
         assert (tmp_path / "runs" / "demo" / name / "report.json").exists()
