@@ -32,11 +32,14 @@ def default_out(model: str, prune_ratio: float, seed: int) -> str:
               show_default=True, help="Compact model from the pretrained weights, or freshly initialised (ablation).")
 @click.option("--pretrain-max-steps", type=click.IntRange(min=1), default=None,
               help="Step budget of pretraining (default: PretrainConfig's).")
+@click.option("--keep-fields", default="", metavar="F1,F2,...",
+              help="Fields kept whatever the mask says (e.g. a pair that matters only jointly); the other kept "
+                   "slots go to the best-scored fields, so round(tau * m) fields are still pruned.")
 @click.option("--plot", is_flag=True,
               help=f"Also pretrain at tau = {', '.join(f'{r:g}' for r in SWEEP_RATIOS)} and draw {HEATMAP} "
                    "(paper Figure 3) into the run folder.")
-def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_steps: int | None, plot: bool,
-            resume: bool, **kwargs: Any) -> None:
+def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_steps: int | None, keep_fields: str,
+            plot: bool, resume: bool, **kwargs: Any) -> None:
     """Light-FMP: pretrain the mask on D_S, prune fields and model, continue training."""
     from dataclasses import replace
 
@@ -53,7 +56,8 @@ def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_step
         pcfg = replace(pcfg, max_steps=pretrain_max_steps, min_steps=min(pcfg.min_steps, pretrain_max_steps))
     est = LightFMP(model=args.model, prune_ratio=prune_ratio, pretrain_size=pretrain_size, init=init,
                    model_config=common.model_config(args), train_config=common.train_config(args),
-                   pretrain_config=pcfg, seed=args.seed, progress=args.progress and info.is_main)
+                   pretrain_config=pcfg, seed=args.seed, progress=args.progress and info.is_main,
+                   keep_fields=[f.strip() for f in keep_fields.split(",") if f.strip()])
     out = args.out or default_out(args.model, prune_ratio, args.seed)
     ckpt_path = common.checkpoint_path(out)
     with common.diverged_keeps_checkpoint(ckpt_path):

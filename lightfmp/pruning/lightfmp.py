@@ -89,6 +89,11 @@ class LightFMP:
     up to 10 epochs, dim 64, test AUC mean, binary vs folded: DNN tau 0.5 seeds 0-5 0.7794 vs
     0.7794 (seed 4: 0.7784 vs 0.7735), tau 0.25 0.7799 vs 0.7803; xDeepFM (CIN 32-32) tau 0.5
     seeds 0-2 0.7805 vs 0.7773, lower in every seed.
+    ``keep_fields`` (not in the paper, off by default): fields a user requires are kept whatever their
+    score, and the other kept slots go to the best-scored remaining fields, so exactly round(tau * m)
+    fields are still pruned. Why: one gate per field learned on 2,000 rows does not see a field that
+    matters only jointly with another (the synthetic XOR pair ranks 31-39 of 39, README); a user who
+    knows such fields can protect them. Phase 1 is unchanged (the gate learns every field).
     Phase 3 (Section 2.5): M_P is trained on D - D_S (``data.continued()``) with early stopping on
     the validation split (``lightfmp.train.fit``), giving the compact M_O in ``model_``.
 
@@ -103,6 +108,7 @@ class LightFMP:
         pretrain_size: rows of D_S. The prepared data fixes D_S; if it holds more rows, the first
             ``pretrain_size`` are used and the rest are left out of both phases; fewer is an InputError.
         init: "pretrained" (domain-adapted, the method) or "scratch" (ablation).
+        keep_fields: field names kept whatever the mask says (see above); () keeps the method as is.
         model_config, train_config, pretrain_config: hyper-parameters (defaults: the paper's).
         seed: seeds the backbone's init, the gate and continued training.
         progress: progress bars on stderr (continued training), when stderr is a terminal.
@@ -116,7 +122,7 @@ class LightFMP:
     def __init__(self, model: str = "dnn", prune_ratio: float = 0.5, pretrain_size: int = 2000,
                  init: str = "pretrained", model_config: ModelConfig | None = None,
                  train_config: TrainConfig | None = None, pretrain_config: PretrainConfig | None = None,
-                 seed: int = 0, progress: bool = False):
+                 seed: int = 0, progress: bool = False, keep_fields: Sequence[str] = ()):
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         num_pruned_fields(2, prune_ratio)  # validates tau
@@ -131,6 +137,7 @@ class LightFMP:
         self.pretrain_config = replace(pretrain_config or PretrainConfig(), prune_ratio=self.prune_ratio)
         self.seed = int(seed)
         self.progress = progress
+        self.keep_fields = tuple(dict.fromkeys(str(f) for f in keep_fields))  # ordered, duplicates dropped
 
     # ---- phase 1 -------------------------------------------------------------------------------
     def _pretrain_subset(self, data: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -156,6 +163,28 @@ class LightFMP:
             return prune_fields(pretrained, keep)
         seed_everything(self.seed)
         return build_model(self.model, [pretrained.vocab_sizes[i] for i in keep], self.model_config)
+
+    def kept_positions(self, names: Sequence[str], keep_probability: Any) -> list[int]:
+        """Phase 2's choice: the m - round(tau * m) kept field positions, ascending: ``keep_fields`` first,
+        then the highest P(z > 0) (ties: the lower position, as ``HardConcreteGate.binary_mask``)."""
+        forced = self._forced_positions(names)
+        m = len(names)
+        slots = m - num_pruned_fields(m, self.prune_ratio)
+        order = np.argsort(-np.asarray(keep_probability, dtype=np.float64), kind="stable")
+        rest = [int(i) for i in order if int(i) not in set(forced)]
+        return sorted(forced + rest[: slots - len(forced)])
+
+    def _forced_positions(self, names: Sequence[str]) -> list[int]:
+        """Positions of ``keep_fields``; an InputError (one line) for an unknown name or too many names."""
+        names = list(names)
+        unknown = [f for f in self.keep_fields if f not in names]
+        if unknown:
+            raise InputError(f"--keep-fields: no field named {unknown[0]!r}; the fields are {', '.join(names)}")
+        slots = len(names) - num_pruned_fields(len(names), self.prune_ratio)
+        if len(self.keep_fields) > slots:
+            raise InputError(f"--keep-fields names {len(self.keep_fields)} fields, but tau = {self.prune_ratio:g} "
+                             f"keeps only {slots} of {len(names)}")
+        return [names.index(f) for f in self.keep_fields]
 
     # ---- all three phases -----------------------------------------------------------------------
     def identity(self, data: Any) -> dict[str, Any]:
@@ -187,12 +216,12 @@ class LightFMP:
         schema = data.schema
         info = distributed.current()
         ident = self.identity(data)
+        self._forced_positions(schema.names)  # a bad --keep-fields fails before any training
         ckpt = load_checkpoint(checkpoint, ident) if (resume and checkpoint is not None) else None
         if ckpt is None:
             t0 = time.perf_counter()
             full, pre = self.pretrain(data)
-            k = num_pruned_fields(schema.num_fields, self.prune_ratio)
-            keep = [int(i) for i in torch.nonzero(full.gate.binary_mask(k)).flatten().tolist()]
+            keep = self.kept_positions(schema.names, pre.keep_probability)
             keep = distributed.broadcast_object(keep)  # decided once, on rank 0
             params_before = count_parameters(full)
             full.gate = None  # M_P has no masking layer (Section 2.4)
@@ -273,6 +302,7 @@ class LightFMP:
 
         return {"method": "lightfmp", "model": self.model, "prune_ratio": self.prune_ratio,
                 "pretrain_size": self.pretrain_size, "init": self.init, "seed": self.seed,
+                "keep_fields": list(self.keep_fields),
                 "model_config": self.model_config.to_dict(), "train_config": self.train_config.to_dict(),
                 "pretrain_config": asdict(self.pretrain_config)}
 
@@ -292,7 +322,8 @@ class LightFMP:
             pretrain_seconds=self.timings_["pretrain_seconds"], pretrain_rows=self.pretrain_rows_,
             prune_ratio=self.prune_ratio, mask=self.mask_scores_,
             total_seconds=self.timings_["total_seconds"],
-            extra={"init": self.init, "device": self.train_config.device, "step_mode": fr.step_mode,
+            extra={"init": self.init, "keep_fields": list(self.keep_fields),
+                   "device": self.train_config.device, "step_mode": fr.step_mode,
                    "best_epoch": fr.best_epoch, "epochs_run": fr.epochs_run,
                    "pretrain_steps": pre.steps, "pretrain_converged": pre.converged,
                    "expected_sparsity": pre.expected_sparsity,

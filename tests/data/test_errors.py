@@ -201,3 +201,12 @@ def test_ragged_table_row_names_its_line(declared, tmp_path, capsys):
                          "--pretrain-size", "50", "--out", str(tmp_path / "o"), "--quiet"], capsys)
     assert code == 2 and "line 301" in err and "expected 3 columns, got 2" in err, err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_bad_keep_fields_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LIGHTFMP_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    code, _, err = _run(["prune", "--format", "synthetic", "--rows", "5000", "--hidden", "16", "--epochs", "1",
+                         "--quiet", "--keep-fields", "C1,nope", "--out", str(out)], capsys)
+    assert code == 2 and err.strip().count("\n") == 0 and "no field named 'nope'" in err
+    assert not out.exists()

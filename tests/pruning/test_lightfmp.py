@@ -116,6 +116,30 @@ def test_bad_pretrain_size_is_refused(synth):
         LightFMP("dnn", 0.5, init="random")
 
 
+def test_keep_fields_are_kept_and_the_count_still_follows_tau(synth):
+    """The interaction-only pair, which the mask ranks near the bottom, is kept when named; the
+    remaining slots go to the best-scored fields and round(tau * m) fields are still pruned."""
+    pair = list(synth.truth["interaction"][0])
+    est = LightFMP("dnn", 0.5, model_config=SMALL, train_config=FAST, seed=0, keep_fields=pair + pair[:1])
+    est.fit(synth)
+    names = synth.schema.names
+    assert set(pair) <= set(est.selected_fields_) and len(est.pruned_fields_) == 20
+    others = [names.index(f) for f in est.selected_fields_ if f not in pair]
+    scores = np.array([est.mask_scores_[n] for n in names])
+    dropped = [i for i in range(len(names)) if names[i] in est.pruned_fields_]
+    assert scores[others].min() >= scores[dropped].max()  # the rest is still the mask's choice
+    assert est.report(synth)["keep_fields"] == pair and est.config()["keep_fields"] == pair
+
+
+def test_bad_keep_fields_fail_before_training(synth):
+    from lightfmp.errors import InputError
+
+    with pytest.raises(InputError, match="no field named 'C99'"):
+        LightFMP("dnn", 0.5, model_config=SMALL, train_config=FAST, keep_fields=["C1", "C99"]).fit(synth)
+    with pytest.raises(InputError, match="keeps only 2 of 39"):
+        LightFMP("dnn", 0.95, model_config=SMALL, train_config=FAST, keep_fields=["C1", "C2", "C3"]).fit(synth)
+
+
 def test_diverged_pretraining_names_phase_and_step():
     """A NaN loss in phase 1 stops with the phase and step named (issue 7)."""
     from lightfmp.errors import NonFiniteLossError
