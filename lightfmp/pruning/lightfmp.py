@@ -171,7 +171,8 @@ class LightFMP:
         m = len(names)
         slots = m - num_pruned_fields(m, self.prune_ratio)
         order = np.argsort(-np.asarray(keep_probability, dtype=np.float64), kind="stable")
-        rest = [int(i) for i in order if int(i) not in set(forced)]
+        taken = set(forced)
+        rest = [int(i) for i in order if int(i) not in taken]
         return sorted(forced + rest[: slots - len(forced)])
 
     def _forced_positions(self, names: Sequence[str]) -> list[int]:
