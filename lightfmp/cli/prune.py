@@ -37,7 +37,7 @@ def default_out(model: str, prune_ratio: float, seed: int) -> str:
                    "slots go to the best-scored fields, so round(tau * m) fields are still pruned.")
 @click.option("--plot", is_flag=True,
               help=f"Also pretrain at tau = {', '.join(f'{r:g}' for r in SWEEP_RATIOS)} and draw {HEATMAP} "
-                   "(paper Figure 3) into the run folder.")
+                   "(paper Figure 3) into the run folder; it marks the mask's own choice, without --keep-fields.")
 def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_steps: int | None, keep_fields: str,
             plot: bool, resume: bool, **kwargs: Any) -> None:
     """Light-FMP: pretrain the mask on D_S, prune fields and model, continue training."""
