@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -119,12 +120,18 @@ class HardConcreteGate(nn.Module):
         """s_hat = 1 - mean_f P(z_f > 0): the expected fraction of pruned fields (a scalar)."""
         return 1.0 - self.keep_probability().mean()
 
-    def binary_mask(self, num_pruned: int) -> torch.Tensor:
-        """1 for kept, 0 for the ``num_pruned`` fields with the lowest keep probability (ties: lower index kept)."""
+    def binary_mask(self, num_pruned: int, keep: Sequence[int] = ()) -> torch.Tensor:
+        """1 for kept, 0 for the ``num_pruned`` fields with the lowest keep probability (ties: lower index kept).
+
+        ``keep``: positions kept whatever their score (``LightFMP(keep_fields=...)``); the other kept
+        slots go to the highest-scored remaining fields, so ``num_pruned`` fields are still zero.
+        """
         m = self.num_fields
-        if not 0 <= num_pruned <= m:
-            raise ValueError(f"num_pruned must be in 0..{m}, got {num_pruned}")
-        order = torch.argsort(self.keep_probability().detach(), descending=True, stable=True)
+        if not 0 <= num_pruned <= m - len(set(keep)):
+            raise ValueError(f"num_pruned must be in 0..{m - len(set(keep))}, got {num_pruned}")
+        score = self.keep_probability().detach().clone()
+        score[list(keep)] = math.inf  # ranked first, whatever the mask learned
+        order = torch.argsort(score, descending=True, stable=True)
         mask = torch.zeros(m)
         mask[order[: m - num_pruned]] = 1.0
         return mask

@@ -164,17 +164,6 @@ class LightFMP:
         seed_everything(self.seed)
         return build_model(self.model, [pretrained.vocab_sizes[i] for i in keep], self.model_config)
 
-    def kept_positions(self, names: Sequence[str], keep_probability: Any) -> list[int]:
-        """Phase 2's choice: the m - round(tau * m) kept field positions, ascending: ``keep_fields`` first,
-        then the highest P(z > 0) (ties: the lower position, as ``HardConcreteGate.binary_mask``)."""
-        forced = self._forced_positions(names)
-        m = len(names)
-        slots = m - num_pruned_fields(m, self.prune_ratio)
-        order = np.argsort(-np.asarray(keep_probability, dtype=np.float64), kind="stable")
-        taken = set(forced)
-        rest = [int(i) for i in order if int(i) not in taken]
-        return sorted(forced + rest[: slots - len(forced)])
-
     def _forced_positions(self, names: Sequence[str]) -> list[int]:
         """Positions of ``keep_fields``; an InputError (one line) for an unknown name or too many names."""
         names = list(names)
@@ -217,12 +206,13 @@ class LightFMP:
         schema = data.schema
         info = distributed.current()
         ident = self.identity(data)
-        self._forced_positions(schema.names)  # a bad --keep-fields fails before any training
+        forced = self._forced_positions(schema.names)  # a bad --keep-fields fails before any training
         ckpt = load_checkpoint(checkpoint, ident) if (resume and checkpoint is not None) else None
         if ckpt is None:
             t0 = time.perf_counter()
             full, pre = self.pretrain(data)
-            keep = self.kept_positions(schema.names, pre.keep_probability)
+            k = num_pruned_fields(schema.num_fields, self.prune_ratio)
+            keep = [int(i) for i in torch.nonzero(full.gate.binary_mask(k, keep=forced)).flatten().tolist()]
             keep = distributed.broadcast_object(keep)  # decided once, on rank 0
             params_before = count_parameters(full)
             full.gate = None  # M_P has no masking layer (Section 2.4)

@@ -111,3 +111,14 @@ def test_lagrangian_pushes_gates_to_target_sparsity():
         g.constrain_()
     assert abs(float(g.expected_sparsity().detach()) - 0.7) < 0.03
     assert lag.target_at(10) == pytest.approx(0.35) and lag.target_at(25) == 0.7
+
+
+def test_binary_mask_keeps_forced_positions_and_the_count():
+    gate = HardConcreteGate(5)
+    with torch.no_grad():
+        gate.log_alpha.copy_(torch.tensor([3.0, -3.0, 2.0, 1.0, -2.0]))
+    assert gate.binary_mask(2).tolist() == [1, 0, 1, 1, 0]
+    assert gate.binary_mask(2, keep=[1]).tolist() == [1, 1, 1, 0, 0]  # the weakest kept field gives way
+    assert gate.binary_mask(2, keep=[1, 4]).tolist() == [1, 1, 0, 0, 1]
+    with pytest.raises(ValueError):
+        gate.binary_mask(4, keep=[1, 4])
