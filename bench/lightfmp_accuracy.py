@@ -2,8 +2,9 @@
 
 Part 1: the real samples in ../shared/data (Criteo 8K, Avazu 9K, MovieLens 100K), backbones DNN and
 xDeepFM, tau 0.25 and 0.5, several seeds: test AUC / logloss mean +- std, and the AUC difference
-Light-FMP minus No Selection (target: >= -0.003). With ~400 test rows on Criteo/Avazu one AUC has a
-standard error near 0.03 (../shared/docs/performance.md), so read those rows with that in mind.
+Light-FMP minus No Selection (target: >= -0.003). Criteo's and Avazu's test splits hold 800 and 900 rows
+(173 and 156 clicks), so one AUC there has a Hanley-McNeil standard error near 0.023-0.025, which the
+seeds (they vary training only; the split is fixed) do not show: read those rows with that in mind.
 Part 2: the synthetic set with planted fields (truth.json), DNN, tau 0.5, several seeds: how many
 planted main-effect fields are kept, with the memorisation guard at rare_min_count 1 (off), 2 and 5.
 

@@ -50,7 +50,7 @@ from lightfmp.experiment import run_method  # noqa: E402
 from lightfmp.models.config import ModelConfig  # noqa: E402
 from lightfmp.pruning.pretrain import PretrainConfig  # noqa: E402
 from lightfmp.report.figures import draw_all, fig2a  # noqa: E402
-from lightfmp.report.tables import LABELS, load_reports, table2, table2_data, table3  # noqa: E402
+from lightfmp.report.tables import LABELS, load_reports, stage_times, stage_times_data, table2, table2_data, table3  # noqa: E402
 from lightfmp.train import TrainConfig  # noqa: E402
 
 SHARED = ROOT / ".." / "shared" / "data"
@@ -267,6 +267,45 @@ def _equal_rows(runs: Path) -> list[str]:
     return lines + [""]
 
 
+# The paper's own Criteo breakdown (Sec. 3.4 text on Figure 2a; No Selection's 15,803 s from Table 2's caption).
+PAPER_CRITEO_NONE_S = 15803.0
+PAPER_CRITEO_STAGES = {"lightfmp": (120.0, 5134.5), "autofield": (4283.0, None), "optem": (None, 7905.3)}
+
+
+def _stage_split(runs: Path) -> list[str]:
+    """Table 2's two-stage deep runs split into their two stages, as shares of No Selection's TT, beside the
+    paper's stated Criteo figures: where Light-FMP's TT is won or lost on these samples."""
+    if not (runs / "table2").exists():
+        return []
+    reports = load_reports([runs / "table2"])
+    rows = stage_times_data(reports, "xdeepfm")["rows"]
+
+    def span(method: str, key: str, digits: int) -> str:
+        v = [c[key][0] for d, c in rows.get(method, {}).items() if d != "movielens" and math.isfinite(c[key][0])]
+        return f"{min(v):.{digits}f}-{max(v):.{digits}f}" if v else "-"
+
+    paper = "; ".join(
+        f"{LABELS[m].split(' (')[0]} " + ", ".join(f"{name} {v:,.1f} s ({v / PAPER_CRITEO_NONE_S:.3f})"
+                                                for name, v in (("stage 1", a), ("stage 2", b)) if v is not None)
+        for m, (a, b) in PAPER_CRITEO_STAGES.items())
+    return ["## Where the training time goes", "",
+            "Table 2's two-stage deep methods (xDeepFM, tau = 0.5), each stage divided by No Selection's TT on the "
+            "same data set and seed; stage 1 is Light-FMP's pretraining on D_S or a baseline's search (2 epochs "
+            "over the whole training split), stage 2 the continued training or retraining. The last column is the "
+            "samples stage 1 pushed through the model (steps x batch) per training row.", "",
+            stage_times(reports, "xdeepfm"), "",
+            f"The paper states these Criteo figures (No Selection 15,803 s): {paper}. Its Light-FMP stages add up to "
+            f"{(120.0 + 5134.5) / PAPER_CRITEO_NONE_S:.3f} of No Selection, against 0.6084 in its Table 2, so the two "
+            "do not reconcile exactly. Two readings hold either way. Light-FMP's stage 2 is the shortest of the "
+            "two-stage methods in the paper and here, on every sample. Its stage 1 is 0.008 of No Selection in the "
+            "paper, where 2,000 rows are a vanishing share of 45M; on these samples the same pretraining schedule "
+            "(160-210 steps at batch 128) is "
+            f"{span('lightfmp', 'passes', 1)} passes' worth of the Criteo and Avazu training splits, more "
+            "than the baselines' 2-epoch search, and that alone is where Light-FMP's TT falls behind OptEm's and "
+            "AutoField's there. The baselines' search is not short by the paper's measure: AutoField's stage 1 is "
+            f"0.271 of No Selection in the paper and {span('autofield', 'stage1', 2)} here (Criteo, Avazu).", ""]
+
+
 def _init_text(std: float | None) -> str:
     return "Xavier-uniform" if std is None else f"N(0, {std:g}^2)"
 
@@ -290,12 +329,13 @@ def write_results(runs: Path, results: Path, timing: list[dict[str, Any]] | None
              f"({a.seeds} seed(s), up to {a.epochs} epochs, batch {a.batch_size}, search epochs "
              f"{a.search_epochs}, xDeepFM CIN {a.cin}, embedding init "
              f"{_init_text(ModelConfig().embed_init_std)}, the library default). Data: ../shared/data samples (Criteo 8K, Avazu 9K, "
-             "MovieLens 100K); with ~400 test rows on Criteo and Avazu one AUC has a standard error near "
-             "0.03 (../shared/docs/performance.md), so differences there are mostly noise: decide with "
-             "MovieLens and with several seeds.", "",
+             "MovieLens 100K). Criteo's and Avazu's test splits hold 800 and 900 rows (173 and 156 clicks), so one "
+             "AUC there has a Hanley-McNeil standard error near 0.023-0.025; the split is fixed (seed 2021) and "
+             "the seeds vary only training, so the ± below does not include it. Differences there are mostly "
+             "noise: decide with MovieLens and with several seeds.", "",
              "## Table 2", "", (results / "table2.md").read_text(), "## Table 3", "",
              (results / "table3.md").read_text(), "## Against the paper's claims", "", *_agreement(t2), "",
-             *_equal_rows(runs)]
+             *_equal_rows(runs), *_stage_split(runs)]
     if timing:
         base = next((r for r in timing if r["method"] == "none"), None)
         lines += ["## Timing on the larger synthetic set", "",

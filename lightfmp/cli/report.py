@@ -1,4 +1,5 @@
-"""`lightfmp report RUN_DIR...`: the paper's Table 2 and Table 3 over run folders (and the figures)."""
+"""`lightfmp report RUN_DIR...`: the paper's Table 2 and Table 3 over run folders, the two-stage methods'
+time split (Figure 2a as shares), and the figures."""
 from __future__ import annotations
 
 import json
@@ -18,9 +19,12 @@ import click
 def command(runs: tuple[str, ...], plot_dir: str | None, model: str | None, dataset: str | None,
             prune_ratio: float, as_json: bool) -> None:
     """Tables (and plots) over run folders, like the paper's Tables 2 and 3."""
-    from lightfmp.report.tables import load_reports, table2, table2_data, table3, table3_data
+    from lightfmp.report.tables import (load_reports, stage_times, stage_times_data, table2, table2_data,
+                                        table3, table3_data)
 
     reports = load_reports(runs)
+    t2 = table2_data(reports, model, prune_ratio)
+    stages = stage_times_data(reports, t2["model"], prune_ratio)
     figures: dict[str, Any] = {}
     if plot_dir is not None:
         from lightfmp.report.figures import draw_all
@@ -29,12 +33,18 @@ def command(runs: tuple[str, ...], plot_dir: str | None, model: str | None, data
     if as_json:
         from lightfmp.runs.folder import json_safe
 
-        data = {"table2": table2_data(reports, model, prune_ratio),
-                "table3": table3_data(reports, dataset, prune_ratio), "figures": figures}
+        data = {"table2": t2, "table3": table3_data(reports, dataset, prune_ratio), "stages": stages,
+                "figures": figures}
         click.echo(json.dumps(json_safe(data), indent=1, allow_nan=False))
         return
     click.echo(table2(reports, model, prune_ratio))
     click.echo()
     click.echo(table3(reports, dataset, prune_ratio))
+    if stages["rows"]:
+        click.echo()
+        click.echo("Two-stage methods: stage 1 (pretraining / search) and stage 2 (continued training / retraining) "
+                   "as shares of No Selection's TT, same data set and seed.")
+        click.echo()
+        click.echo(stage_times(reports, t2["model"], prune_ratio))
     for name, path in figures.items():
         click.echo(f"{name}: {path}")

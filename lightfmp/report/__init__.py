@@ -1,4 +1,4 @@
 """Tables and figures over run folders, like the paper's Tables 2-3 and Figures 2-3."""
-from lightfmp.report.tables import load_reports, table2, table3
+from lightfmp.report.tables import load_reports, stage_times, table2, table3
 
-__all__ = ["load_reports", "table2", "table3"]
+__all__ = ["load_reports", "stage_times", "table2", "table3"]

@@ -174,3 +174,65 @@ def table3(reports: list[dict[str, Any]], dataset: str | None = None, tau: float
     if not t["rows"]:
         lines.append("| (no backbone has both a No Selection and a Light-FMP run) | | | |")
     return "\n".join(lines)
+
+
+TWO_STAGE_DEEP = ("optfs", "optem", "autofield", "lightfmp")
+
+
+def _stage1_samples(r: dict[str, Any]) -> float | None:
+    """Samples the first stage pushed through the model: pretraining steps x its batch (Light-FMP), search
+    steps x the training batch (OptFS, OptEm, AutoField). Read from the run's config.json; None if absent."""
+    cfg_path = Path(r.get("_path", "")) / "config.json"
+    if not cfg_path.is_file():
+        return None
+    cfg = json.loads(cfg_path.read_text())
+    if r.get("pretrain_steps") is not None:
+        batch = (cfg.get("pretrain_config") or {}).get("batch_size")
+        return r["pretrain_steps"] * batch if batch else None
+    if r.get("search_steps") is not None:
+        batch = (cfg.get("train_config") or {}).get("batch_size")
+        return r["search_steps"] * batch if batch else None
+    return None
+
+
+def stage_times_data(reports: list[dict[str, Any]], model: str = "xdeepfm", tau: float = 0.5) -> dict[str, Any]:
+    """Where a two-stage method's training time goes (the paper's Figure 2a as shares): per data set and
+    method, the first stage (Light-FMP's pretraining on D_S, a baseline's search) and the second (continued
+    training / retraining), each divided by No Selection's TT on the same data set and seed, and the
+    first stage's samples per row of the whole training split (how many passes over the data it costs).
+    {datasets, rows: {method: {dataset: {stage1, stage2, tt, passes: (mean, std, n)}}}}."""
+    runs = [r for r in _whole_split(reports) if r["model"] == model]
+    base = {(r["dataset"], r["seed"]): r for r in runs if r["method"] == "none"}
+    datasets = sorted({r["dataset"] for r in runs})
+    rows: dict[str, dict[str, dict[str, tuple[float, float, int]]]] = {}
+    for m in TWO_STAGE_DEEP:
+        ms = [r for r in runs if r["method"] == m and abs(float(r.get("prune_ratio") or 0) - tau) < 1e-9]
+        if not ms:
+            continue
+        rows[m] = {}
+        for d in datasets:
+            rs = [(r, base[(d, r["seed"])]) for r in ms if r["dataset"] == d and (d, r["seed"]) in base
+                  and base[(d, r["seed"])]["total_seconds"]]
+            samples = [(_stage1_samples(r), b["train_rows"]) for r, b in rs]
+            rows[m][d] = {
+                "stage1": _stats([r["pretrain_seconds"] / b["total_seconds"] for r, b in rs]),
+                "stage2": _stats([r["continued_seconds"] / b["total_seconds"] for r, b in rs]),
+                "tt": _stats([r["total_seconds"] / b["total_seconds"] for r, b in rs]),
+                "passes": _stats([s / n if s is not None and n else None for s, n in samples])}
+    return {"model": model, "tau": tau, "datasets": datasets, "rows": rows}
+
+
+def stage_times(reports: list[dict[str, Any]], model: str = "xdeepfm", tau: float = 0.5) -> str:
+    """Markdown: each two-stage deep method's first and second stage as shares of No Selection's TT."""
+    t = stage_times_data(reports, model, tau)
+    lines = ["| data set | method | stage 1 / No Sel. TT | stage 2 / No Sel. TT | TT ratio | "
+             "stage 1 samples / train rows |", "|---|---|---|---|---|---|"]
+    for d in t["datasets"]:
+        for m, cells in t["rows"].items():
+            c = cells[d]
+            if not c["tt"][2]:
+                continue
+            lines.append(f"| {d} | {LABELS.get(m, m).split(' (')[0]} | {_cell(*c['stage1'][:2], digits=3)} | "
+                         f"{_cell(*c['stage2'][:2], digits=3)} | {_cell(*c['tt'][:2], digits=3)} | "
+                         f"{_cell(*c['passes'][:2], digits=2)} |")
+    return "\n".join(lines)

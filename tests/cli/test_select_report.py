@@ -51,7 +51,18 @@ def test_select_writes_run_and_report_prints_both_tables(tiny_data, tmp_path, ca
     assert code in (0, None)
     out = cap.out
     assert "Table 2" in out and "Table 3" in out and "Lasso (shallow)" in out and "No Selection" in out
+    assert "Two-stage methods" not in out  # Lasso is shallow: no stage split to show
     assert (tmp_path / "figs").is_dir()
+    # a deep two-stage method: its search and retraining appear as shares of No Selection's TT
+    code, _ = _run(["select", "--method", "optem", "--data", str(tiny_data), "--out", str(runs / "optem"),
+                    "--search-epochs", "1", *SMALL], capsys)
+    assert code in (0, None)
+    code, cap = _run(["report", str(runs / "none"), str(runs / "optem"), "--json"], capsys)
+    cell = json.loads(cap.out)["stages"]["rows"]["optem"]["synthetic"]
+    rep = json.loads((runs / "optem" / "report.json").read_text())
+    none = json.loads((runs / "none" / "report.json").read_text())
+    assert cell["stage1"][0] == pytest.approx(rep["pretrain_seconds"] / none["total_seconds"])
+    assert cell["passes"][0] == pytest.approx(rep["search_steps"] * 512 / rep["train_rows"])
 
 
 def test_report_bad_input_is_one_line_exit_2(tmp_path):
