@@ -6,7 +6,7 @@ Light-FMP minus No Selection (target: >= -0.003). Criteo's and Avazu's test spli
 (173 and 156 clicks), so one AUC there has a Hanley-McNeil standard error near 0.023-0.025, which the
 seeds (they vary training only; the split is fixed) do not show: read those rows with that in mind.
 Part 2: the synthetic set with planted fields (truth.json), DNN, tau 0.5, several seeds: how many
-planted main-effect fields are kept, with the memorisation guard at rare_min_count 1 (off), 2 and 5.
+planted main-effect fields are kept, with the memorisation guard at rare_min_count 1 (off), 2, 3 and 5.
 
 ``--equal-data`` adds a "None on D-D_S" row: No Selection trained on the rows Light-FMP continues on.
 On these samples D_S is 2,000 of ~6,400-8,000 training rows, a share the paper's 2K of 33M never
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--embed-init", type=embed_init_arg, default=1e-4,
                     help="embedding init: the std of N(0, std^2) (ModelConfig's default 1e-4) or 'xavier'")
     ap.add_argument("--synthetic-rows", type=int, default=50_000)
-    ap.add_argument("--guards", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 5])
+    ap.add_argument("--guards", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 3, 5])
     ap.add_argument("--equal-data", action="store_true",
                     help="also train No Selection on train minus D_S (the rows Light-FMP's continued training "
                          "sees), to separate the cost of the 2,000 rows D_S takes from the cost of the pruning")

@@ -32,14 +32,18 @@ def default_out(model: str, prune_ratio: float, seed: int) -> str:
               show_default=True, help="Compact model from the pretrained weights, or freshly initialised (ablation).")
 @click.option("--pretrain-max-steps", type=click.IntRange(min=1), default=None,
               help="Step budget of pretraining (default: PretrainConfig's).")
+@click.option("--rare-min-count", type=click.IntRange(min=1), default=None,
+              help="Pretraining's memorisation guard: values seen fewer than N times in D_S are read as OOV "
+                   "there (1 turns it off; default: PretrainConfig's 5). A lower N lets the mask judge an "
+                   "ID-like field whose many rare values carry the signal (README: what the mask does not see).")
 @click.option("--keep-fields", default="", metavar="F1,F2,...",
               help="Fields kept whatever the mask says (e.g. a pair that matters only jointly); the other kept "
                    "slots go to the best-scored fields, so round(tau * m) fields are still pruned.")
 @click.option("--plot", is_flag=True,
               help=f"Also pretrain at tau = {', '.join(f'{r:g}' for r in SWEEP_RATIOS)} and draw {HEATMAP} "
                    "(paper Figure 3) into the run folder; it marks the mask's own choice, without --keep-fields.")
-def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_steps: int | None, keep_fields: str,
-            plot: bool, resume: bool, **kwargs: Any) -> None:
+def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_steps: int | None,
+            rare_min_count: int | None, keep_fields: str, plot: bool, resume: bool, **kwargs: Any) -> None:
     """Light-FMP: pretrain the mask on D_S, prune fields and model, continue training."""
     from dataclasses import replace
 
@@ -54,6 +58,8 @@ def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_step
     pcfg = PretrainConfig()
     if pretrain_max_steps is not None:
         pcfg = replace(pcfg, max_steps=pretrain_max_steps, min_steps=min(pcfg.min_steps, pretrain_max_steps))
+    if rare_min_count is not None:
+        pcfg = replace(pcfg, rare_min_count=rare_min_count)
     est = LightFMP(model=args.model, prune_ratio=prune_ratio, pretrain_size=pretrain_size, init=init,
                    model_config=common.model_config(args), train_config=common.train_config(args),
                    pretrain_config=pcfg, seed=args.seed, progress=args.progress and info.is_main,

@@ -59,8 +59,10 @@ def test_prune_scratch_init_differs(criteo_sample_data, tmp_path, capsys):
     outs = {}
     for init in ("pretrained", "scratch"):
         main(["prune", "--data", str(criteo_sample_data), "--init", init, "--out", str(tmp_path / init),
-              "--json", *FAST])
+              "--rare-min-count", "3", "--json", *FAST])
         outs[init] = json.loads(capsys.readouterr().out)
+        config = json.loads((tmp_path / init / "config.json").read_text())
+        assert config["pretrain_config"]["rare_min_count"] == 3
     assert outs["scratch"]["init"] == "scratch" and outs["pretrained"]["init"] == "pretrained"
     assert outs["scratch"]["fields_kept"] == outs["pretrained"]["fields_kept"]  # same mask, same seed
     assert outs["scratch"]["auc"] != outs["pretrained"]["auc"]
