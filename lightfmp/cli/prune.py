@@ -82,3 +82,7 @@ def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_step
                           [k for _, _, k in sweep], Path(out) / HEATMAP,
                           title=f"Light-FMP mask, {args.model} on {data.schema.dataset}")
     common.emit_report(report, args, out_dir=out)
+    for name, share in est.unseen_pruned_fields():
+        click.echo(f"note: {name} was pruned, but pretraining read {share:.0%} of its D_S rows as unknown values "
+                   f"(unseen, or seen < {pcfg.rare_min_count} times in D_S), so the mask could hardly judge it; "
+                   f"--rare-min-count 3 shows the mask more of it, --keep-fields {name} keeps it", err=True)

@@ -146,6 +146,9 @@ class PretrainResult:
     seconds: float
     history: list[dict] = field(default_factory=list)  # one record per pass over D_S
     weights_step: int = 0  # the step whose backbone weights were kept (``PretrainConfig.holdout``)
+    # per field, the share of the rows trained on that pretraining read as OOV (unseen in the vocabulary,
+    # or hidden by the ``rare_min_count`` guard): what the mask could not tell apart
+    unknown_share: list[float] = field(default_factory=list)
 
 
 def num_pruned_fields(num_fields: int, prune_ratio: float) -> int:
@@ -208,6 +211,7 @@ def pretrain(
         yh = torch.as_tensor(y[hold], device=device)
         X, y = X[train], y[train]
     Xs = rare_values_to_oov(X, cfg.rare_min_count)  # counts inside the rows trained on
+    unknown_share = (Xs == OOV_ID).mean(axis=0).tolist()
     xt = torch.as_tensor(Xs, dtype=torch.long, device=device)
     yt = torch.as_tensor(y, device=device)
     tables = field_tables(model)
@@ -282,6 +286,7 @@ def pretrain(
             seconds=time.perf_counter() - t0,
             history=history,
             weights_step=best_step if best_state is not None else step,
+            unknown_share=unknown_share,
         )
     return gate, result
 

@@ -20,9 +20,12 @@ def test_prune_on_criteo_sample_writes_a_complete_run(criteo_sample_data, tmp_pa
     out = tmp_path / "run"
     main(["prune", "--data", str(criteo_sample_data), "--prune-ratio", "0.5", "--pretrain-size", "2000",
           "--out", str(out), "--json", "--plot", *FAST])
-    printed = json.loads(capsys.readouterr().out)
+    cap = capsys.readouterr()
+    printed = json.loads(cap.out)
     report = json.loads((out / "report.json").read_text())
     assert printed["auc"] == report["auc"]
+    assert "note:" not in cap.err  # no Criteo field is mostly unknown inside D_S
+    assert max(report["pretrain_unknown_share"].values()) < 0.8
     assert set(REQUIRED_KEYS) <= set(report)
     assert report["method"] == "lightfmp" and report["prune_ratio"] == 0.5 and report["pretrain_rows"] == 2000
     assert report["fields_total"] == 39 and len(report["fields_pruned"]) == 20 and len(report["fields_kept"]) == 19
@@ -86,3 +89,16 @@ def test_demo_prints_the_table(tmp_path, monkeypatch, capsys):
     assert re.search(r"interaction-only pair \(C\d+, C\d+;.*\) kept: [0-2]/2", out)  # the pair's fate is told
     for name in ("no_selection", "lightfmp"):
         assert (tmp_path / "runs" / "demo" / name / "report.json").exists()
+
+
+def test_prune_says_when_a_pruned_field_was_mostly_unknown_to_the_mask(avazu_sample_data, tmp_path, capsys):
+    """Avazu's device_ip is 94% OOV inside D_S (rare IPs, and the rare-value guard): the mask cannot
+    judge it, it is pruned, and the user is told how to let the mask see it or keep it."""
+    out = tmp_path / "run"
+    main(["prune", "--data", str(avazu_sample_data), "--out", str(out), "--json", *FAST])
+    cap = capsys.readouterr()
+    report = json.loads(cap.out)
+    assert report["pretrain_unknown_share"]["device_ip"] > 0.9 and "device_ip" in report["fields_pruned"]
+    notes = [line for line in cap.err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and notes[0].startswith("note: device_ip was pruned")
+    assert "--rare-min-count 3" in notes[0] and "--keep-fields device_ip" in notes[0]

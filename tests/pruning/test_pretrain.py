@@ -86,3 +86,18 @@ def test_the_restored_weights_are_those_of_the_chosen_pass_and_unseen_rows_never
             key = f"{name}.weight"
             assert torch.equal(after[key][unseen], init[key][unseen])
             assert not torch.equal(after[key], init[key])
+
+
+def test_unknown_share_is_what_pretraining_read_as_oov():
+    """Per field: rows whose value is OOV in the vocabulary or hidden by the rare-value guard."""
+    rows = 200
+    unique = np.arange(2, 2 + rows)                      # every value seen once: all hidden at min count 5
+    frequent = np.repeat(np.arange(2, 6), rows // 4)     # each value 50 times: none hidden...
+    frequent[:20] = 0                                    # ...but 10% of the rows are OOV already
+    missing = np.ones(rows, dtype=np.int64)              # the missing id is not an unknown value
+    X = np.stack([unique, frequent, missing], axis=1).astype(np.int32)
+    y = (np.arange(rows) % 3 == 0).astype(np.float32)
+    model = build_model("dnn", [rows + 2, 6, 2], ModelConfig(embed_dim=4, hidden=(8,)))
+    cfg = PretrainConfig(prune_ratio=0.34, max_steps=4, min_steps=1, warmup_steps=1, holdout=0.0, rare_min_count=5)
+    _, res = pretrain(model, X, y, cfg, seed=0)
+    assert np.allclose(res.unknown_share, [1.0, 0.1, 0.0])
