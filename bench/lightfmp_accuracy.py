@@ -13,6 +13,10 @@ On these samples D_S is 2,000 of ~6,400-8,000 training rows, a share the paper's
 takes; the row shows how much of a gap is those rows rather than the pruning (the targets still
 compare with No Selection on the whole train split).
 
+``--keep-fields F1,F2`` adds a "LF tau=X +keep" row: Light-FMP with those fields kept whatever the mask says
+(`lightfmp prune --keep-fields`), e.g. Avazu's device_ip, which the mask cannot judge (94% unknown values
+inside D_S). It is a user's intervention, not the method, so it gets no target verdict.
+
 Smoke run:   python bench/lightfmp_accuracy.py --datasets movielens --models dnn --ratios 0.5 --seeds 1 --epochs 1
 Full run:    python bench/lightfmp_accuracy.py            (3 seeds, every data set, model and ratio)
 """
@@ -68,8 +72,9 @@ def no_selection(data: Any, model: str, mcfg: ModelConfig, tcfg: TrainConfig,
 
 
 def light_fmp(data: Any, model: str, tau: float, mcfg: ModelConfig, tcfg: TrainConfig,
-              pcfg: PretrainConfig | None = None) -> tuple[dict[str, float], LightFMP]:
-    est = LightFMP(model, tau, model_config=mcfg, train_config=tcfg, pretrain_config=pcfg, seed=tcfg.seed).fit(data)
+              pcfg: PretrainConfig | None = None, keep: tuple[str, ...] = ()) -> tuple[dict[str, float], LightFMP]:
+    est = LightFMP(model, tau, model_config=mcfg, train_config=tcfg, pretrain_config=pcfg, seed=tcfg.seed,
+                   keep_fields=keep).fit(data)
     test = est.evaluate(*data.split("test"))
     t = est.timings_
     return ({"auc": test.auc, "logloss": test.logloss, "pt": t["pretrain_seconds"], "ct": t["continued_seconds"],
@@ -105,6 +110,10 @@ def part_real(args: argparse.Namespace) -> None:
                         no_selection(data, model, mcfg, tcfg, rows="continued"))
                 for tau in args.ratios:
                     runs.setdefault(f"Light-FMP tau={tau:g}", []).append(light_fmp(data, model, tau, mcfg, tcfg)[0])
+                    keep = tuple(f for f in args.keep_fields if f in data.schema.names)
+                    if keep:
+                        runs.setdefault(f"LF tau={tau:g} +keep", []).append(
+                            light_fmp(data, model, tau, mcfg, tcfg, keep=keep)[0])
             base = [r["auc"] for r in runs["No Selection"]]
             equal = [r["auc"] for r in runs.get("None on D-D_S", [])]
             for method, rs in runs.items():
@@ -182,6 +191,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--embed-init", type=embed_init_arg, default=1e-4,
                     help="embedding init: the std of N(0, std^2) (ModelConfig's default 1e-4) or 'xavier'")
     ap.add_argument("--synthetic-rows", type=int, default=50_000)
+    ap.add_argument("--keep-fields", type=lambda s: [f for f in s.split(",") if f], default=[],
+                    help="also run Light-FMP with these fields kept whatever the mask says (`prune --keep-fields`), "
+                         "on the data sets that have them: a '+keep' row per ratio")
     ap.add_argument("--guards", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 3, 5])
     ap.add_argument("--equal-data", action="store_true",
                     help="also train No Selection on train minus D_S (the rows Light-FMP's continued training "
