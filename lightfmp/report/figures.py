@@ -21,9 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lightfmp.report.tables import BACKBONES, LABELS, MODEL_LABELS
-
-TWO_STAGE = ("optfs", "optem", "autofield", "lightfmp")
+from lightfmp.report.tables import BACKBONES, LABELS, MODEL_LABELS, TWO_STAGE
 
 
 def _figure(ncols: int = 1, width: float = 5.0):

@@ -28,6 +28,7 @@ LABELS = {"none": "No Selection", "lasso": "Lasso (shallow)", "pca": "PCA (shall
           "autofield": "AutoField (deep)", "adafs": "AdaFS (deep)", "mvfs": "MvFS (deep)",
           "lightfmp": "Light-FMP (deep)", "lightfmp-scratch": "Light-FMP, fresh init"}
 BACKBONES = ("xdeepfm", "deepfm", "widedeep", "pnn", "dnn")
+TWO_STAGE = ("optfs", "optem", "autofield", "lightfmp")  # the deep two-stage methods (paper Figure 2a)
 MODEL_LABELS = {"xdeepfm": "xDeepFM", "deepfm": "DeepFM", "widedeep": "Wide&Deep", "pnn": "PNN", "dnn": "DNN"}
 
 
@@ -176,9 +177,6 @@ def table3(reports: list[dict[str, Any]], dataset: str | None = None, tau: float
     return "\n".join(lines)
 
 
-TWO_STAGE_DEEP = ("optfs", "optem", "autofield", "lightfmp")
-
-
 def _stage1_samples(r: dict[str, Any]) -> float | None:
     """Samples the first stage pushed through the model: pretraining steps x its batch (Light-FMP), search
     steps x the training batch (OptFS, OptEm, AutoField). Read from the run's config.json; None if absent."""
@@ -205,7 +203,7 @@ def stage_times_data(reports: list[dict[str, Any]], model: str = "xdeepfm", tau:
     base = {(r["dataset"], r["seed"]): r for r in runs if r["method"] == "none"}
     datasets = sorted({r["dataset"] for r in runs})
     rows: dict[str, dict[str, dict[str, tuple[float, float, int]]]] = {}
-    for m in TWO_STAGE_DEEP:
+    for m in TWO_STAGE:
         ms = [r for r in runs if r["method"] == m and abs(float(r.get("prune_ratio") or 0) - tau) < 1e-9]
         if not ms:
             continue
