@@ -1,6 +1,6 @@
 """Reproduce the paper's experiments (Tables 2-3, Figures 2a-d, 3) on the three real samples; write results/.
 
-    python bench/reproduce.py            # the full grid, 3 seeds (827 s as one process on the 2-core Xeon, session 14)
+    python bench/reproduce.py            # the full grid, 3 seeds (796 and 827 s in two runs as one process on the 2-core Xeon, session 14)
     python bench/reproduce.py --quick    # a tiny smoke grid (1 seed, tiny models, 1 epoch): minutes
     # the same grid in two shards side by side (one core each), then the tables from their run folders:
     OMP_NUM_THREADS=1 taskset -c 0 python bench/reproduce.py --keep-runs --datasets movielens \
