@@ -51,8 +51,8 @@ from lightfmp.experiment import run_method  # noqa: E402
 from lightfmp.models.config import ModelConfig  # noqa: E402
 from lightfmp.pruning.pretrain import PretrainConfig  # noqa: E402
 from lightfmp.report.figures import draw_all, fig2a  # noqa: E402
-from lightfmp.report.tables import (LABELS, load_reports, stage_times, stage_times_data, table2,  # noqa: E402
-                                    table2_data, table3, table3_data)
+from lightfmp.report.tables import (LABELS, format_stage_times, load_reports, stage_times,  # noqa: E402
+                                    stage_times_data, table2, table2_data, table3, table3_data)
 from lightfmp.train import TrainConfig  # noqa: E402
 
 SHARED = ROOT / ".." / "shared" / "data"
@@ -283,7 +283,8 @@ def _stage_split(runs: Path, search_epochs: int) -> list[str]:
     if not (runs / "table2").exists():
         return []
     reports = load_reports([runs / "table2"])
-    rows = stage_times_data(reports, "xdeepfm")["rows"]
+    stages = stage_times_data(reports, "xdeepfm")
+    rows = stages["rows"]
 
     def span(method: str, key: str, digits: int) -> str:
         v = [c[key][0] for d, c in rows.get(method, {}).items() if d != "movielens" and math.isfinite(c[key][0])]
@@ -307,7 +308,7 @@ def _stage_split(runs: Path, search_epochs: int) -> list[str]:
             "same data set and seed; stage 1 is Light-FMP's pretraining on D_S or a baseline's search "
             f"({search_epochs} epochs over the whole training split), stage 2 the continued training or retraining. The last column is the "
             "samples stage 1 pushed through the model (steps x batch) per training row.", "",
-            stage_times(reports, "xdeepfm"), "",
+            format_stage_times(stages), "",
             f"The paper states these Criteo figures (No Selection 15,803 s): {paper}. Its Light-FMP stages add up to "
             f"{(120.0 + 5134.5) / PAPER_CRITEO_NONE_S:.3f} of No Selection, against 0.6084 in its Table 2, so the two "
             "do not reconcile exactly. "

@@ -82,7 +82,10 @@ def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_step
                           [k for _, _, k in sweep], Path(out) / HEATMAP,
                           title=f"Light-FMP mask, {args.model} on {data.schema.dataset}")
     common.emit_report(report, args, out_dir=out)
+    guard = pcfg.rare_min_count
+    # lowering the guard is a remedy only while there is a guard to lower (1 is off)
+    lower = f"--rare-min-count {min(3, guard - 1)} shows the mask more of it, " if guard > 1 else ""
     for name, share in est.unseen_pruned_fields():
+        why = f"unseen, or seen < {guard} times in D_S" if guard > 1 else "unseen in the vocabulary"
         click.echo(f"note: {name} was pruned, but pretraining read {share:.0%} of its D_S rows as unknown values "
-                   f"(unseen, or seen < {pcfg.rare_min_count} times in D_S), so the mask could hardly judge it; "
-                   f"--rare-min-count 3 shows the mask more of it, --keep-fields {name} keeps it", err=True)
+                   f"({why}), so the mask could hardly judge it; {lower}--keep-fields {name} keeps it", err=True)

@@ -19,8 +19,8 @@ import click
 def command(runs: tuple[str, ...], plot_dir: str | None, model: str | None, dataset: str | None,
             prune_ratio: float, as_json: bool) -> None:
     """Tables (and plots) over run folders, like the paper's Tables 2 and 3."""
-    from lightfmp.report.tables import (load_reports, stage_times, stage_times_data, table2, table2_data,
-                                        table3, table3_data)
+    from lightfmp.report.tables import (format_stage_times, load_reports, stage_times_data, table2,
+                                        table2_data, table3, table3_data)
 
     reports = load_reports(runs)
     t2 = table2_data(reports, model, prune_ratio)
@@ -45,6 +45,6 @@ def command(runs: tuple[str, ...], plot_dir: str | None, model: str | None, data
         click.echo("Two-stage methods: stage 1 (pretraining / search) and stage 2 (continued training / retraining) "
                    "as shares of No Selection's TT, same data set and seed.")
         click.echo()
-        click.echo(stage_times(reports, t2["model"], prune_ratio))
+        click.echo(format_stage_times(stages))
     for name, path in figures.items():
         click.echo(f"{name}: {path}")

@@ -222,7 +222,12 @@ def stage_times_data(reports: list[dict[str, Any]], model: str = "xdeepfm", tau:
 
 def stage_times(reports: list[dict[str, Any]], model: str = "xdeepfm", tau: float = 0.5) -> str:
     """Markdown: each two-stage deep method's first and second stage as shares of No Selection's TT."""
-    t = stage_times_data(reports, model, tau)
+    return format_stage_times(stage_times_data(reports, model, tau))
+
+
+def format_stage_times(t: dict[str, Any]) -> str:
+    """The markdown of ``stage_times`` from data ``stage_times_data`` already computed (it reads every
+    run's config.json, so a caller holding the data does not compute it twice)."""
     lines = ["| data set | method | stage 1 / No Sel. TT | stage 2 / No Sel. TT | TT ratio | "
              "stage 1 samples / train rows |", "|---|---|---|---|---|---|"]
     for d in t["datasets"]:
