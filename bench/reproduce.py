@@ -14,7 +14,8 @@ What runs (every run is `lightfmp.experiment.run_method`, so timings are taken t
   Light-FMP) with the xDeepFM backbone on Criteo, Avazu and MovieLens (the ../shared/data samples),
   tau = 0.5, ``--seeds`` seeds.
 - Table 3: No Selection vs Light-FMP for the five backbones on Criteo.
-- Figure 2b: Light-FMP with fresh initialisation ("lightfmp-scratch") for the five backbones on Criteo.
+- Figure 2b: Light-FMP with fresh initialisation ("lightfmp-scratch", as `lightfmp prune --init scratch`
+  writes) for the five backbones on Criteo, beside No Selection and Light-FMP.
 - Figure 2c: Light-FMP at tau = 0, 0.25, 0.75 (0.5 comes from Table 2) on Criteo / xDeepFM.
 - Figure 2d: Light-FMP with |D_S| = 250, 500, 1000 (2000 from Table 2) on Criteo / xDeepFM.
 - Equal training rows: No Selection trained on train minus D_S (the rows Light-FMP continues on),

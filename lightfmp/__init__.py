@@ -41,6 +41,7 @@ _EXPORTS = {
     "make_report": "lightfmp.runs",
     "write_run": "lightfmp.runs",
     "load_run": "lightfmp.runs",
+    "Run": "lightfmp.runs",
     # plots
     "plot_mask_heatmap": "lightfmp.plots",
     "mask_heatmap_from_reports": "lightfmp.plots",

@@ -63,11 +63,14 @@ def fold_value_mask(model: nn.Module) -> nn.Module:
 def run_method(method: str, data: Any, *, model_name: str = "dnn", model_cfg: Any = None, train_cfg: Any = None,
                prune_ratio: float = 0.5, pretrain_size: int = 2000, pretrain_cfg: Any = None,
                search_epochs: int = 2, options: dict[str, Any] | None = None, out: str | Path | None = None,
-               progress: bool = False, train_rows: str = "train") -> dict[str, Any]:
+               progress: bool = False, train_rows: str = "train", log_epochs: bool = False) -> dict[str, Any]:
     """Run ``method`` on ``data`` (a PreparedData), return its report (and write ``out`` if given).
 
     ``train_rows``: the rows No Selection trains on, "train" (the whole training split) or "continued"
     (train minus D_S); the other methods take only "train" (their searches read the whole split).
+    An automatic batch size (``train_cfg.batch_size`` None, the default) is chosen from those rows
+    (Light-FMP: from its continued-training rows) and recorded in config.json and report.json.
+    ``log_epochs``: one line per search / training epoch on stderr (`lightfmp.train.fit`).
     """
     from lightfmp.models.config import ModelConfig
     from lightfmp.runs.report import make_report
@@ -81,15 +84,20 @@ def run_method(method: str, data: Any, *, model_name: str = "dnn", model_cfg: An
     model_cfg = model_cfg or ModelConfig()
     train_cfg = train_cfg or TrainConfig()
     schema = data.schema
+    if not method.startswith("lightfmp"):  # Light-FMP chooses from its own (continued) rows
+        train_cfg = train_cfg.resolved(len((data.split("train") if train_rows == "train" else data.continued())[1]))
     config = {"method": method, "model": model_name, "model_config": model_cfg.to_dict(),
               "train_config": train_cfg.to_dict(), "prune_ratio": prune_ratio, "options": options or {}}
+    if method in ("autofield", "optfs", "optem"):  # two-stage deep methods: the search length shapes the result
+        config["search_epochs"] = search_epochs
 
     if method.startswith("lightfmp"):
         from lightfmp.pruning.lightfmp import LightFMP
 
         est = LightFMP(model=model_name, prune_ratio=prune_ratio, pretrain_size=pretrain_size,
                        init="scratch" if method == "lightfmp-scratch" else "pretrained", model_config=model_cfg,
-                       train_config=train_cfg, pretrain_config=pretrain_cfg, seed=train_cfg.seed, progress=progress)
+                       train_config=train_cfg, pretrain_config=pretrain_cfg, seed=train_cfg.seed, progress=progress,
+                       log_epochs=log_epochs)
         est.fit(data)
         report = est.report(data)
         report["method"] = method
@@ -99,7 +107,7 @@ def run_method(method: str, data: Any, *, model_name: str = "dnn", model_cfg: An
         return report
 
     cfg = SelectorConfig(model_name=model_name, model_cfg=model_cfg, train_cfg=train_cfg, prune_ratio=prune_ratio,
-                         search_epochs=search_epochs, options=dict(options or {}))
+                         search_epochs=search_epochs, options=dict(options or {}), log_epochs=log_epochs)
     Xtr, ytr = data.split("train") if train_rows == "train" else data.continued()
     Xva, yva = data.split("valid")
     Xte, yte = data.split("test")
@@ -110,7 +118,7 @@ def run_method(method: str, data: Any, *, model_name: str = "dnn", model_cfg: An
         keep, scores, stage = list(range(schema.num_fields)), None, "none"
         t1 = time.perf_counter()
         model = build_backbone(model_name, schema.vocab_sizes, cfg)
-        fr = fit(model, (Xtr, ytr), (Xva, yva), train_cfg, progress=progress)
+        fr = fit(model, (Xtr, ytr), (Xva, yva), train_cfg, progress=progress, log_epochs=log_epochs)
         ct = time.perf_counter() - t1
     else:
         sel = SELECTORS[method]()
@@ -130,7 +138,8 @@ def run_method(method: str, data: Any, *, model_name: str = "dnn", model_cfg: An
                 model = sel.retrain_model(data, keep)
             else:
                 model = build_backbone(model_name, [schema.vocab_sizes[i] for i in keep], cfg)
-            fr = fit(model, (_kept(Xtr, keep), ytr), (_kept(Xva, keep), yva), train_cfg, progress=progress)
+            fr = fit(model, (_kept(Xtr, keep), ytr), (_kept(Xva, keep), yva), train_cfg, progress=progress,
+                     phase="retraining", log_epochs=log_epochs)
             ct = time.perf_counter() - t1
         for attr in ("kept_fraction_", "values_remaining_"):
             if hasattr(sel, attr):
@@ -139,7 +148,7 @@ def run_method(method: str, data: Any, *, model_name: str = "dnn", model_cfg: An
         if hasattr(sel, "search_"):
             extra["search_steps"] = sel.search_.steps
     test = evaluate(model, _kept(Xte, keep), yte, train_cfg.eval_batch_size, train_cfg.device)
-    extra.update(stage=stage, best_epoch=fr.best_epoch, epochs_run=fr.epochs_run,
+    extra.update(stage=stage, best_epoch=fr.best_epoch, epochs_run=fr.epochs_run, batch_size=train_cfg.batch_size,
                  train_split="train" if train_rows == "train" else "train minus D_S")
     report = make_report(method=method, model=model_name, schema=schema, kept=keep, seed=train_cfg.seed,
                          auc=test.auc, logloss=test.logloss, val_auc=fr.best_val_auc, train_rows=int(len(ytr)),

@@ -1,8 +1,14 @@
 """`lightfmp` command line: one module per verb, loaded only when that verb runs.
 
-Every verb module defines a click command named ``command``. Errors a user can fix
-(``InputError``) become one line on stderr and exit status 2, never a traceback; a diverged
-training run (``NonFiniteLossError``) is one line and exit status 1.
+Every verb module defines a click command named ``command``. Every failure is one line on stderr
+starting ``lightfmp: error:``, never a traceback, and one of these exit statuses:
+
+    0    success
+    1    the run failed: training diverged (NaN/inf loss), out of memory, or an internal error
+         (``LIGHTFMP_DEBUG=1`` prints the traceback of the last kind)
+    2    bad input a user can fix: options, data files, run or data folders, unusable --out paths,
+         files that cannot be read or written (permissions, a full disk)
+    130  interrupted (Ctrl-C); the line says where the last checkpoint is and how to resume
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ VERBS = {
     "prune": "Light-FMP: pretrain the mask on D_S, prune fields and model, continue training.",
     "select": "A baseline feature selector, then retraining on the kept fields.",
     "predict": "Score a raw file with a saved run (only the kept fields are read).",
+    "export": "Write a serving bundle of a run: the compact model (ONNX or torch.export) and its encoder.",
     "report": "Tables (and plots) over run folders, like the paper's Tables 2 and 3.",
 }
 
@@ -77,21 +84,73 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(argv: list[str] | None) -> int:
-    """Run one verb; the process exit status (0, 1 diverged, 2 bad input, 130 aborted)."""
+    """Run one verb; the process exit status (module docstring)."""
     try:
         cli.main(args=argv, prog_name="lightfmp", standalone_mode=False)
     except InputError as exc:
-        click.echo(f"lightfmp: error: {exc}", err=True)
-        return 2
+        return _fail(str(exc), 2)
     except NonFiniteLossError as exc:
-        click.echo(f"lightfmp: error: {exc}", err=True)
-        return 1
-    except click.exceptions.Abort:
-        click.echo("lightfmp: aborted", err=True)
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return 2
+        return _fail(str(exc), 1)
+    except FloatingPointError as exc:  # a selector's search guard
+        return _fail(f"the search diverged: {exc}; try a lower --lr", 1)
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, EOFError):  # click turns EOFError into Abort; here it is a truncated file
+            return _internal(exc.__cause__)
+        return _fail(interrupted_message(argv), 130)
+    except KeyboardInterrupt:  # outside click's own handling (e.g. while the group is left)
+        return _fail(interrupted_message(argv), 130)
+    except click.ClickException as exc:  # bad options: one line too, and where the help is
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (`{ctx.command_path} --help` lists the options)" if ctx is not None else ""
+        return _fail(exc.format_message() + hint, exc.exit_code if exc.exit_code else 2)
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except MemoryError:
+        return _fail("out of memory; try a smaller --batch-size, or fewer --rows", 1)
+    except OSError as exc:
+        return _fail(_os_error(exc), 2)
+    except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
+        return _internal(exc)
     return 0
+
+
+MAX_MESSAGE = 1000  # characters: a message is one line, whatever a bad file held
+
+
+def _fail(message: str, code: int) -> int:
+    text = " ".join(message.split())  # one line
+    if len(text) > MAX_MESSAGE:
+        text = text[:MAX_MESSAGE - 3] + "..."
+    click.echo(f"lightfmp: error: {text}", err=True)
+    return code
+
+
+def _os_error(exc: OSError) -> str:
+    where = exc.filename if exc.filename is not None else None
+    what = exc.strerror or exc.__class__.__name__
+    return f"{where}: {what}" if where is not None else f"cannot read or write a file: {what}"
+
+
+def _internal(exc: BaseException) -> int:
+    if os.environ.get("LIGHTFMP_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)
+    first = (str(exc).splitlines() or [""])[0]
+    return _fail(f"internal error: {type(exc).__name__}: {first} (LIGHTFMP_DEBUG=1 prints the traceback)", 1)
+
+
+def interrupted_message(argv: list[str] | None) -> str:
+    """What to say on Ctrl-C: where the last checkpoint is and the command that resumes from it."""
+    from lightfmp.cli.common import active_checkpoint
+
+    path = active_checkpoint()
+    if path is None or not path.is_file():
+        return "interrupted" + ("; no checkpoint was written yet, so run the command again" if path else "")
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--resume" not in args:
+        args.append("--resume")
+    import shlex
+
+    return (f"interrupted; the last checkpoint is {path}; continue with: "
+            f"lightfmp {' '.join(shlex.quote(a) for a in args)}")

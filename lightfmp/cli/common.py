@@ -46,6 +46,12 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                               help="csv/parquet with --format: comma-separated categorical columns.")),
     (("--numeric",), dict(type=str, default=None,
                           help="csv/parquet with --format: comma-separated numeric columns (bucketed).")),
+    (("--drop",), dict(type=str, default=None,
+                       help="csv/parquet with --format: comma-separated columns that are not fields (row ids).")),
+    (("--delimiter",), dict(type=str, default=None,
+                            help="csv with --format: the column delimiter (default: detected from the header).")),
+    (("--label-map",), dict(type=str, default=None,
+                            help="With --format: raw label values to 0/1, e.g. yes=1,no=0.")),
     (("--model",), dict(type=click.Choice(MODEL_NAMES), default="dnn", show_default=True, help="Backbone.")),
     (("--embed-dim",), dict(type=click.IntRange(min=1), default=10, show_default=True,
                             help="Embedding dimension per field (the paper uses 64 on MovieLens).")),
@@ -63,12 +69,15 @@ _OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--epochs",), dict(type=click.IntRange(min=1), default=10, show_default=True)),
     (("--patience",), dict(type=click.IntRange(min=0), default=2, show_default=True,
                            help="Early stopping patience on validation AUC.")),
-    (("--batch-size",), dict(type=click.IntRange(min=1), default=4096, show_default=True)),
+    (("--batch-size",), dict(type=click.IntRange(min=1), default=None, show_default="auto",
+                             help="Training batch. Default: chosen from the training rows, about 200 steps an "
+                                  "epoch (the power of two nearest rows/200, within 32..4096): the paper's 4096 "
+                                  "from ~580k rows up, e.g. 32 for 6,400 rows, 512 for 80,000.")),
     (("--lr",), dict(type=click.FloatRange(min=0.0, min_open=True), default=1e-3, show_default=True)),
     (("--json", "as_json"), dict(is_flag=True, help="Print the report as JSON on stdout.")),
     (("--quiet",), dict(is_flag=True, help="No progress bars.")),
 ]
-_KEYS = ("data", "fmt", "input", "rows", "label", "categorical", "numeric", "model", "embed_dim", "embed_init",
+_KEYS = ("data", "fmt", "input", "rows", "label", "categorical", "numeric", "drop", "delimiter", "label_map", "model", "embed_dim", "embed_init",
          "hidden", "dropout", "out", "seed", "device", "exact_gpu", "epochs", "patience", "batch_size", "lr", "as_json", "quiet")
 
 
@@ -90,6 +99,9 @@ class CommonArgs:
     label: str | None
     categorical: str | None
     numeric: str | None
+    drop: str | None
+    delimiter: str | None
+    label_map: str | None
     model: str
     embed_dim: int
     embed_init: str
@@ -101,7 +113,7 @@ class CommonArgs:
     exact_gpu: bool
     epochs: int
     patience: int
-    batch_size: int
+    batch_size: int | None
     lr: float
     as_json: bool
     quiet: bool
@@ -113,6 +125,16 @@ class CommonArgs:
     @property
     def progress(self) -> bool:
         return not self.quiet and not self.as_json and sys.stderr.isatty()
+
+    @property
+    def log_epochs(self) -> bool:
+        """One line per epoch on stderr where bars are not shown (stderr not a terminal), unless --quiet."""
+        return not self.quiet and not sys.stderr.isatty()
+
+    @property
+    def say(self) -> bool:
+        """Short notes on stderr (e.g. the batch size chosen): not with --quiet or --json."""
+        return not self.quiet and not self.as_json
 
 
 def resolve_device(device: str) -> str:
@@ -175,7 +197,8 @@ def open_prepared(args: CommonArgs, pretrain_size: int = 2000) -> Any:
         return open_data(data=args.data, fmt=args.fmt, input=args.input, rows=args.rows,
                          pretrain_size=pretrain_size, progress=args.progress and info.is_main,
                          label=args.label, categorical=column_names(args.categorical),
-                         numeric=column_names(args.numeric))
+                         numeric=column_names(args.numeric), drop=column_names(args.drop),
+                         delimiter=args.delimiter, label_map=args.label_map)
 
     data = open_() if info.is_main else None
     distributed.barrier()
@@ -211,11 +234,29 @@ def _leave_group() -> None:
     distributed.shutdown(together=ok)
 
 
+_ACTIVE_CHECKPOINT: list[Path] = []
+
+
 def checkpoint_path(out: str) -> Path:
-    """Where a run folder keeps its last checkpoint while the run is in progress."""
+    """Where a run folder keeps its last checkpoint while the run is in progress (also what Ctrl-C names)."""
     from lightfmp.train.checkpoint import FILENAME
 
-    return Path(out) / FILENAME
+    path = Path(out) / FILENAME
+    _ACTIVE_CHECKPOINT[:] = [path]
+    return path
+
+
+def active_checkpoint() -> Path | None:
+    """The checkpoint path of the run this process is training, if any (for the Ctrl-C message)."""
+    return _ACTIVE_CHECKPOINT[0] if _ACTIVE_CHECKPOINT else None
+
+
+def check_run_out(out: str | None, args: "CommonArgs") -> None:
+    """Refuse, before any work, an explicit --out that could lose the user's files (`runs.outputs`)."""
+    from lightfmp.runs.outputs import check_out_folder
+
+    if out is not None:
+        check_out_folder(out, "run", protect=(args.data, args.input))
 
 
 @contextmanager
@@ -239,13 +280,30 @@ def model_config(args: CommonArgs) -> Any:
                        hidden=parse_hidden(args.hidden), dropout=args.dropout)
 
 
-def train_config(args: CommonArgs, **overrides: Any) -> Any:
-    """TrainConfig from the shared options; `overrides` set any other TrainConfig field."""
+def train_config(args: CommonArgs, rows: int | None = None, **overrides: Any) -> Any:
+    """TrainConfig from the shared options; `overrides` set any other TrainConfig field.
+
+    ``rows``: the training rows; given, an automatic batch size (no --batch-size) is resolved from
+    them (`TrainConfig.resolved`, what `fit` would choose), so config.json and report.json record the
+    number, and the choice is said in one line on stderr (not with --quiet or --json).
+    """
     from lightfmp.train.config import TrainConfig
 
     gpu = {"tf32": False, "cuda_graphs": False} if args.exact_gpu else {}
-    return TrainConfig(lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
-                       device=resolve_device(args.device), seed=args.seed, **{**gpu, **overrides})
+    cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
+                      device=resolve_device(args.device), seed=args.seed, **{**gpu, **overrides})
+    if rows is not None and cfg.batch_size is None:
+        say_batch(cfg, rows, args)
+        cfg = cfg.resolved(rows)
+    return cfg
+
+
+def say_batch(cfg: Any, rows: int, args: CommonArgs) -> None:
+    """The line saying which batch size an automatic `cfg` trains ``rows`` rows with (stderr, rank 0)."""
+    from lightfmp.train import distributed
+
+    if cfg.batch_size is None and args.say and distributed.current().is_main:
+        click.echo(cfg.batch_note(rows), err=True)
 
 
 def _fmt(v: Any) -> str:

@@ -50,6 +50,7 @@ def command(rows: int, model: str, prune_ratio: float, epochs: int, hidden: str,
     from lightfmp.runs import count_params, make_report, write_run
     from lightfmp.train import TrainConfig, evaluate, fit, seed_everything
 
+    check_demo_out(Path(out))
     progress = not quiet and sys.stderr.isatty()
     click.echo(f"preparing {rows:,} synthetic rows (39 fields, planted truth) ...", err=True)
     data = open_data(fmt="synthetic", rows=rows, progress=progress)
@@ -93,3 +94,22 @@ def command(rows: int, model: str, prune_ratio: float, epochs: int, hidden: str,
     click.echo(f"TT ratio {rep['total_seconds'] / max(base['total_seconds'], 1e-9):.2f}, "
                f"IT ratio {rep['inference_seconds'] / max(base['inference_seconds'], 1e-9):.2f}, "
                f"params ratio {rep['params_after'] / base['params_after']:.2f}; runs in {out}/")
+
+
+DEMO_RUNS = ("no_selection", "lightfmp")
+
+
+def check_demo_out(out: Path) -> None:
+    """--out holds the demo's two run folders: new, empty, or an earlier demo's (replaced), nothing else."""
+    from lightfmp.errors import InputError
+    from lightfmp.runs.outputs import check_out_folder
+
+    if out.exists() and not out.is_dir():
+        raise InputError("--out: exists and is a file; expected a folder for the demo's two run folders", path=out)
+    if out.is_dir():
+        others = sorted(p.name for p in out.iterdir() if p.name not in DEMO_RUNS)
+        if others:
+            raise InputError(f"--out: the folder holds files the demo did not write (e.g. {others[0]!r}); refusing to "
+                             "write into it; name a new or empty folder", path=out)
+    for name in DEMO_RUNS:
+        check_out_folder(out / name, "run")

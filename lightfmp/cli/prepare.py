@@ -22,10 +22,16 @@ from lightfmp.errors import InputError
 @click.option("--label", type=str, default=None, help="csv/parquet: the label column (default label or click).")
 @click.option("--categorical", type=str, default=None, help="csv/parquet: comma-separated categorical columns.")
 @click.option("--numeric", type=str, default=None, help="csv/parquet: comma-separated numeric columns (bucketed).")
+@click.option("--drop", type=str, default=None, help="csv/parquet: comma-separated columns that are not fields (row ids).")
+@click.option("--delimiter", type=str, default=None,
+              help="csv: the column delimiter (one character, or tab); default: detected from the header.")
+@click.option("--label-map", type=str, default=None,
+              help="Raw label values to 0/1, e.g. yes=1,no=0 (csv, parquet, criteo, avazu).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def command(fmt: str, input_: str | None, out: str, rows: int | None, seed: int, min_count: int, pretrain_size: int,
-            label: str | None, categorical: str | None, numeric: str | None, quiet: bool, as_json: bool) -> None:
+            label: str | None, categorical: str | None, numeric: str | None, drop: str | None, delimiter: str | None,
+            label_map: str | None, quiet: bool, as_json: bool) -> None:
     """Parse a raw data set, build vocabularies and encode it to a data folder."""
     from lightfmp.data.prepare import prepare
 
@@ -33,10 +39,13 @@ def command(fmt: str, input_: str | None, out: str, rows: int | None, seed: int,
         raise InputError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "synthetic" and input_ is not None:
         raise InputError("--input: the synthetic format is generated; give --rows N instead")
+    from lightfmp.runs.outputs import check_out_folder
+
+    check_out_folder(out, "data", protect=(input_,))  # before any work: nothing of the user's is replaced
     t0 = time.perf_counter()
     data = prepare(fmt, input_, out, rows=rows, seed=seed, min_count=min_count, pretrain_size=pretrain_size,
                    label=label, categorical=column_names(categorical), numeric=column_names(numeric),
-                   progress=not quiet)
+                   drop=column_names(drop), delimiter=delimiter, label_map=label_map, progress=not quiet)
     seconds = time.perf_counter() - t0
     s = data.schema
     summary = data.summary

@@ -53,6 +53,7 @@ def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_step
     from lightfmp.train import distributed
 
     args = common.CommonArgs.from_kwargs(kwargs)
+    common.check_run_out(args.out, args)  # before any work: nothing of the user's is replaced
     info = common.start_distributed(args)
     data = common.open_prepared(args, pretrain_size=pretrain_size)
     pcfg = PretrainConfig()
@@ -63,8 +64,11 @@ def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_step
     est = LightFMP(model=args.model, prune_ratio=prune_ratio, pretrain_size=pretrain_size, init=init,
                    model_config=common.model_config(args), train_config=common.train_config(args),
                    pretrain_config=pcfg, seed=args.seed, progress=args.progress and info.is_main,
-                   keep_fields=[f.strip() for f in keep_fields.split(",") if f.strip()])
+                   keep_fields=[f.strip() for f in keep_fields.split(",") if f.strip()], log_epochs=args.log_epochs)
+    common.say_batch(est.train_config, est.continued_row_count(data), args)
     out = args.out or default_out(args.model, prune_ratio, args.seed)
+    if args.out is None:
+        common.check_run_out(out, args)
     ckpt_path = common.checkpoint_path(out)
     with common.diverged_keeps_checkpoint(ckpt_path):
         est.fit(data, checkpoint=ckpt_path, resume=resume)

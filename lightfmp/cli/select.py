@@ -22,9 +22,12 @@ def command(method: str, prune_ratio: float, search_epochs: int, **kwargs: Any) 
     from lightfmp.experiment import run_method
 
     args = common.CommonArgs.from_kwargs(kwargs)
+    common.check_run_out(args.out, args)  # before any work: nothing of the user's is replaced
     data = common.open_prepared(args)
     out = args.out or str(Path("runs") / f"{method}-{args.model}-tau{prune_ratio:g}-seed{args.seed}")
+    if args.out is None:
+        common.check_run_out(out, args)
     report = run_method(method, data, model_name=args.model, model_cfg=common.model_config(args),
-                        train_cfg=common.train_config(args), prune_ratio=prune_ratio,
-                        search_epochs=search_epochs, out=out, progress=args.progress)
+                        train_cfg=common.train_config(args, rows=len(data.split("train")[1])), prune_ratio=prune_ratio,
+                        search_epochs=search_epochs, out=out, progress=args.progress, log_epochs=args.log_epochs)
     common.emit_report(report, args, out_dir=out)

@@ -36,11 +36,15 @@ def command(resume: bool, **kwargs: Any) -> None:
 
     args = common.CommonArgs.from_kwargs(kwargs)
     mcfg, tcfg = common.model_config(args), common.train_config(args)  # bad options fail before data work
+    common.check_run_out(args.out, args)  # before any work: nothing of the user's is replaced
     info = common.start_distributed(args)
     data = common.open_prepared(args)
     schema = data.schema
     out = args.out or default_out(args.model, schema.dataset, args.seed)
+    if args.out is None:
+        common.check_run_out(out, args)
     ckpt_path = common.checkpoint_path(out)
+    tcfg = common.train_config(args, rows=len(data.split("train")[1]))  # the batch size chosen, if automatic
     identity = {"method": "none", "model": args.model, "model_config": mcfg.to_dict(),
                 "train_config": tcfg.to_dict(), "dataset": schema.dataset, "fields": list(schema.names),
                 "vocab_sizes": list(schema.vocab_sizes), "world_size": info.world}
@@ -57,7 +61,7 @@ def command(resume: bool, **kwargs: Any) -> None:
 
     with common.diverged_keeps_checkpoint(ckpt_path):
         res = fit(model, train, valid, tcfg, progress=args.progress and info.is_main, phase="training",
-                  resume=state, on_epoch_end=save_epoch)
+                  resume=state, on_epoch_end=save_epoch, log_epochs=args.log_epochs)
     digests = distributed.all_digests(model)
     if not info.is_main:
         return
@@ -70,6 +74,7 @@ def command(resume: bool, **kwargs: Any) -> None:
         inference_samples_per_second=test.samples_per_second, prune_ratio=0.0,
         extra={"best_epoch": res.best_epoch, "epochs_run": res.epochs_run, "train_seconds": res.train_seconds,
                "eval_seconds": res.eval_seconds, "device": tcfg.device, "step_mode": res.step_mode,
+               "batch_size": res.batch_size,
                "history": res.history,
                "resumed": bool(resume),
                "distributed": {"world_size": info.world, "backend": info.backend, "rank_state_sha1": digests}},

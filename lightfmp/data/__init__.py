@@ -1,9 +1,13 @@
 """The data layer: raw formats -> prepared folders of int32 ids (numpy + pyarrow only, never torch).
 
-Public API: ``PreparedData`` (open a prepared folder), ``prepare`` (build one), ``open_data`` (what
+Public API: ``PreparedData`` (open a prepared folder; ``encode_rows`` encodes a raw file or an
+in-memory table with its vocabularies), ``prepare`` (build one), ``open_data`` (what
 training verbs call: a folder, or an on-the-fly cached preparation), the synthetic generator
 (``SyntheticGenerator``, ``write_criteo_tsv``) and the ``Schema``. Imported lazily so that
 ``import lightfmp.data`` stays cheap.
+
+Bad input (labels other than 0/1, a split with one class, binary or compressed text, a pipe, a
+corrupt ``schema.json`` or ``vocab.parquet``) is an ``InputError`` of one line naming the file.
 """
 from __future__ import annotations
 

@@ -15,6 +15,42 @@ from lightfmp.data.schema import Schema
 from lightfmp.data.split import SPLITS
 from lightfmp.errors import InputError
 
+# A file or table can be corrupt in many ways; these are the ones pyarrow and the OS raise.
+_READ_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, KeyError, ValueError, TypeError, EOFError)
+
+
+def short(text: object, limit: int = 60) -> str:
+    s = str(text).splitlines()[0] if str(text) else ""
+    return s if len(s) <= limit else s[:limit - 3] + "..."
+
+
+def check_vocab(path: Path) -> None:
+    """Read ``vocab.parquet``'s footer and check its columns; one InputError naming it otherwise."""
+    try:
+        names = pq.read_schema(path).names
+    except _READ_ERRORS as exc:
+        what = "empty file" if path.is_file() and path.stat().st_size == 0 else short(exc)
+        raise InputError(f"not a vocabulary file ({what}); prepare the data again", path) from None
+    missing = [c for c in ("field", "value", "id") if c not in names]
+    if missing:
+        raise InputError(f"not a vocabulary file (no column {', '.join(missing)}); prepare the data again", path)
+
+
+def read_vocab(path: Path, names: Sequence[str] | None = None) -> pa.Table:
+    """``vocab.parquet`` (rows of ``names`` only, when given) with its columns checked; a missing,
+    empty or corrupt file is one InputError naming it (the run folder reads its copy through this too)."""
+    if not path.is_file():
+        raise InputError("missing (expected the vocabularies of a prepared data or run folder)", path)
+    try:
+        table = pq.read_table(path, filters=[("field", "in", list(names))] if names else None)
+    except _READ_ERRORS as exc:
+        what = "empty file" if path.stat().st_size == 0 else short(exc)
+        raise InputError(f"not a vocabulary file ({what}); prepare the data again", path) from None
+    missing = [c for c in ("field", "value", "id") if c not in table.column_names]
+    if missing:
+        raise InputError(f"not a vocabulary file (no column {', '.join(missing)}); prepare the data again", path)
+    return table
+
 _FILES = ["schema.json", "vocab.parquet", "pretrain_index.npy"] + [f"{s}_{k}.npy" for s in SPLITS for k in "Xy"]
 
 
@@ -39,18 +75,32 @@ class PreparedData:
         missing = [f for f in _FILES if not (d / f).exists()]
         if missing:
             raise InputError(f"not a complete prepared data folder: missing {', '.join(missing)}", d)
-        return cls(d, Schema.load(d / "schema.json"))
+        schema = Schema.load(d / "schema.json")
+        check_vocab(d / "vocab.parquet")  # its footer only: a corrupt file fails here, not mid-run
+        return cls(d, schema)
 
     def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(X int32 [N, F] memmap, y float32 [N]) of ``"train"``, ``"valid"`` or ``"test"``."""
         if name not in SPLITS:
             raise KeyError(f"unknown split {name!r}; expected one of {SPLITS}")
-        return np.load(self.dir / f"{name}_X.npy", mmap_mode="r"), np.load(self.dir / f"{name}_y.npy")
+        try:
+            X = np.load(self.dir / f"{name}_X.npy", mmap_mode="r")
+            y = np.load(self.dir / f"{name}_y.npy")
+        except (OSError, ValueError, EOFError) as exc:
+            raise InputError(f"cannot read the {name} split ({short(exc)}); prepare the data again", self.dir) from None
+        if X.ndim != 2 or y.ndim != 1 or len(X) != len(y) or X.shape[1] != self.schema.num_fields:
+            raise InputError(f"corrupt {name} split: X {X.shape} and y {y.shape} do not match the schema's "
+                             f"{self.schema.num_fields} fields; prepare the data again", self.dir)
+        return X, y
 
     @cached_property
     def pretrain_index(self) -> np.ndarray:
         """Sorted positions of D_S inside train."""
-        return np.load(self.dir / "pretrain_index.npy")
+        try:
+            return np.load(self.dir / "pretrain_index.npy")
+        except (OSError, ValueError, EOFError) as exc:
+            raise InputError(f"cannot read ({short(exc)}); prepare the data again",
+                             self.dir / "pretrain_index.npy") from None
 
     def pretrain(self) -> tuple[np.ndarray, np.ndarray]:
         """(X, y) of D_S, the pretraining subset drawn from train."""
@@ -76,7 +126,7 @@ class PreparedData:
     def vocab(self, fields: Sequence[str] | None = None) -> dict[str, pa.Array]:
         """Kept values per field in id order (id = 2 + position), typed as when they were read."""
         names = list(fields) if fields is not None else self.schema.names
-        table = pq.read_table(self.dir / "vocab.parquet", filters=[("field", "in", names)] if names else None)
+        table = read_vocab(self.dir / "vocab.parquet", names)
         types = self.schema.protocol.get("value_types", {})
         out = {}
         for n in names:
@@ -84,18 +134,36 @@ class PreparedData:
             part = part.take(pc.sort_indices(part.column("id")))
             values = part.column("value").combine_chunks()
             t = types.get(n, "string")
-            out[n] = values.cast(pa.int64() if t == "int64" else pa.float64()) if t != "string" else values
+            try:
+                out[n] = values.cast(pa.int64() if t == "int64" else pa.float64()) if t != "string" else values
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise InputError(f"corrupt vocabulary: field {n!r} holds values that are not {t}",
+                                 self.dir / "vocab.parquet") from None
         return out
 
     def encode_raw(self, path: str | Path, fields: list[str] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Encode a raw file of this data set's format: (X int32 [N, len(fields)], y float32 or None).
 
         Only the named fields are read, in that order (all when None); unseen values get OOV_ID.
-        ``y`` is None when the file has no label column.
+        ``y`` is None when the file has no label column or a blank label on any row.
         """
-        from lightfmp.data.encode import encode_file
+        X, y, _ = self.encode_rows(Path(path), fields)
+        return X, y
 
-        return encode_file(self, Path(path), fields)
+    def encode_rows(self, source: Any, fields: Sequence[str] | None = None, *,
+                    id_column: str | None = None) -> tuple[np.ndarray, np.ndarray | None, Any]:
+        """Encode raw rows with the stored vocabularies: (X int32 [N, len(fields)], y or None, ids or None).
+
+        ``source`` is a path (a file of this data set's format, read as ``prepare`` read it, with
+        its ``--drop``/``--delimiter``/``--label-map``) or an in-memory table of raw columns by name
+        (a ``pyarrow.Table``, or anything ``pyarrow.table`` takes: a dict of columns, a pandas
+        DataFrame), each field converted by the same code as the format's parser output. ``y`` is
+        None when there is no label column or any label is blank (rows to score). ``ids`` are the
+        raw values of ``id_column`` as strings, in input order (None without ``id_column``).
+        """
+        from lightfmp.data.encode import encode_rows
+
+        return encode_rows(self, source, list(fields) if fields is not None else None, id_column)
 
     def __repr__(self) -> str:
         return f"PreparedData({str(self.dir)!r}, dataset={self.schema.dataset!r}, fields={self.schema.num_fields})"

@@ -3,8 +3,11 @@
 ``--data DIR`` opens a prepared folder. ``--format F --input PATH`` (or ``--format synthetic
 --rows N``) prepares on the fly into a cache folder named by a hash of everything that determines
 the result: the format, the absolute input path, each input file's size and modification time,
-and the options. A second call with the same key reuses the folder; a changed file gets a new key.
-The cache root is ``cache_root``, else ``$LIGHTFMP_CACHE``, else ``~/.cache/lightfmp``.
+and the options (the reading options ``--drop``, ``--delimiter`` and ``--label-map`` only when
+given, so older keys do not change). A second call with the same key reuses the folder; a changed
+file gets a new key. The cache root is ``cache_root``, else ``$LIGHTFMP_CACHE``, else
+``~/.cache/lightfmp``; each preparation first removes the folders killed preparations left there.
+The input must be a regular file or a folder (a pipe such as ``/dev/stdin`` cannot be prepared).
 """
 from __future__ import annotations
 
@@ -15,8 +18,8 @@ from pathlib import Path
 from typing import Sequence
 
 from lightfmp.data.dataset import PreparedData
-from lightfmp.data.sources import FORMATS, column_roles
-from lightfmp.data.sources.files import data_files
+from lightfmp.data.sources import FORMATS, column_roles, reading_options
+from lightfmp.data.sources.files import check_regular, data_files
 from lightfmp.errors import InputError
 
 # Bump when preprocessing changes, so stale caches are not reused.
@@ -55,15 +58,20 @@ def open_data(
     label: str | None = None,
     categorical: Sequence[str] | None = None,
     numeric: Sequence[str] | None = None,
+    drop: Sequence[str] | None = None,
+    delimiter: str | None = None,
+    label_map: object = None,
 ) -> PreparedData:
     """A prepared folder (``data``) or a cached on-the-fly preparation of ``fmt``/``input``.
 
     ``label``, ``categorical``, ``numeric``: the table formats' column roles, as ``prepare`` takes
     them (csv and parquet only; other formats fix their columns, and a prepared folder has them).
+    ``drop``, ``delimiter``, ``label_map``: the reading options, as ``prepare`` takes them.
     """
-    roles = column_roles(label, categorical, numeric)
+    roles = {**column_roles(label, categorical, numeric), **reading_options(drop, delimiter, label_map)}
     if roles and data is not None:  # the format check is make_source's
-        raise InputError(f"{', '.join('--' + k for k in roles)}: not with --data (a prepared folder keeps the "
+        given = ", ".join("--" + k.replace("_", "-") for k in roles)
+        raise InputError(f"{given}: not with --data (a prepared folder keeps the "
                          "column roles it was prepared with)")
     if data is not None:
         if fmt is not None or input is not None:
@@ -77,6 +85,8 @@ def open_data(
         raise InputError(f"--input is required for --format {fmt}")
     if input is not None and not Path(input).exists():
         raise InputError("no such file or folder (expected a data file or a folder of them)", input)
+    if input is not None:
+        check_regular(Path(input))
     # only the roles given enter the key, so keys of entries made without them do not change
     key = cache_key(fmt, input, rows=rows, seed=seed, pretrain_size=pretrain_size, min_count=2, **roles)
     out = cache_root_dir(cache_root) / f"{fmt}-{key}"
@@ -85,7 +95,8 @@ def open_data(
             return PreparedData.load(out)
         except InputError:
             pass  # an incomplete folder (should not happen: folders are renamed when complete): rebuild
-    from lightfmp.data.prepare import prepare
+    from lightfmp.data.prepare import prepare, remove_stale
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(out.parent)
     return prepare(fmt, input, out, rows=rows, seed=seed, pretrain_size=pretrain_size, progress=progress, **roles)

@@ -9,7 +9,10 @@ Memory is bounded by the group size, the labels (4 bytes a row) and the distinct
 the file.
 
 Everything is written into ``<out>.tmp-<pid>`` and renamed to ``<out>`` only when complete; on any
-error the temporary folder is removed, so no complete-looking output is ever left behind.
+error the temporary folder is removed, so no complete-looking output is ever left behind. A killed
+prepare cannot clean up: the next one into the same ``<out>`` (or the same cache root) removes the
+``.tmp-<pid>`` / ``.old-<pid>`` folders whose process is gone (``remove_stale``). Labels that leave
+a split with a single class are refused after the split is drawn, before anything is encoded.
 
 Where the time goes and what runs in parallel (1M-row synthetic Criteo TSV, 257 MB, one core):
 parsing about half (pyarrow, 32 MB chunks on one thread per core, ``sources.csvstream``), the
@@ -37,6 +40,7 @@ import json
 import os
 import pickle
 import queue
+import re
 import shutil
 import sys
 import threading
@@ -55,7 +59,7 @@ from lightfmp.data.dataset import PreparedData
 from lightfmp.data.schema import FieldSpec, Schema
 from lightfmp.data.sources import Source, make_source, source_options
 from lightfmp.data.sources.base import Block, FieldBlock, masked_array
-from lightfmp.data.sources.csvstream import usable_cores
+from lightfmp.data.sources.csvstream import short, usable_cores
 from lightfmp.data.split import SPLITS, draw_pretrain, stratified_split
 from lightfmp.data.vocab import FieldEncoder, ValueCounter, build_vocab
 from lightfmp.errors import InputError
@@ -73,12 +77,17 @@ def prepare(
     label: str | None = None,
     categorical: Sequence[str] | None = None,
     numeric: Sequence[str] | None = None,
+    drop: Sequence[str] | None = None,
+    delimiter: str | None = None,
+    label_map: Any = None,
     progress: bool = True,
 ) -> PreparedData:
     """Prepare ``input`` of format ``fmt`` into the data folder ``out`` (see docs/architecture.md).
 
     ``rows`` keeps the first N rows (for ``synthetic``: generates N rows, default 100,000).
     ``min_count`` applies to categorical fields only (numeric buckets keep every value, as OptFS).
+    ``drop``, ``delimiter`` and ``label_map`` are the reading options of ``make_source``; they are
+    stored in the schema (``source_options``), so a file to score is read the same way.
     """
     if rows is not None and rows < 1:
         raise InputError(f"--rows must be a positive number of rows, got {rows}")
@@ -86,7 +95,8 @@ def prepare(
         raise InputError(f"--min-count must be at least 1, got {min_count}")
     if pretrain_size < 1:
         raise InputError(f"--pretrain-size must be at least 1, got {pretrain_size}")
-    source = make_source(fmt, input, rows=rows, seed=seed, label=label, categorical=categorical, numeric=numeric)
+    source = make_source(fmt, input, rows=rows, seed=seed, label=label, categorical=categorical, numeric=numeric,
+                         drop=drop, delimiter=delimiter, label_map=label_map)
     protocol = {
         "format": fmt,
         "input": str(Path(input).resolve()) if input is not None else None,
@@ -102,6 +112,63 @@ def prepare(
     }
     return write_prepared(source, Path(out), protocol, rows=rows, seed=seed, min_count=min_count,
                           pretrain_size=pretrain_size, progress=progress)
+
+
+MIN_CLASS_ROWS = 3  # rows of each class the split needs to give every split both classes
+
+
+def check_classes(y: np.ndarray, code: np.ndarray, label: str, where: object) -> None:
+    """Refuse labels that leave a split with one class: no AUC could be computed on it.
+
+    One line with the 0/1 counts per split, e.g. ``label 'click': the test split has no positive
+    rows (train 0/1: 790/10, valid 99/1, test 100/0); ...``.
+    """
+    counts = [(int(((code == i) & (y == 0)).sum()), int(((code == i) & (y == 1)).sum())) for i in range(len(SPLITS))]
+    shown = ", ".join(f"{s} {n}/{p}" for s, (n, p) in zip(SPLITS, counts))
+    total = (sum(c[0] for c in counts), sum(c[1] for c in counts))
+    for cls, word in ((1, "positive"), (0, "negative")):
+        if total[cls] == 0:
+            gap = f"the data has no {word} rows"
+        else:
+            empty = [s for s, c in zip(SPLITS, counts) if c[cls] == 0]
+            if not empty:
+                continue
+            gap = f"the {' and '.join(empty)} split{'s have' if len(empty) > 1 else ' has'} no {word} rows"
+        raise InputError(f"label {short(label, 40)!r}: {gap} (train 0/1: {shown.removeprefix('train ')}); "
+                         f"at least {MIN_CLASS_ROWS} rows of each class are needed", where)
+
+
+_STALE = re.compile(r"^(?P<name>.+)\.(?:tmp|old)-(?P<pid>\d+)$")
+
+
+def remove_stale(parent: Path, name: str | None = None) -> None:
+    """Remove ``<name>.tmp-<pid>`` / ``<name>.old-<pid>`` folders left in ``parent`` by a killed
+    prepare (any name when None: a cache root), where no process ``pid`` is alive any more.
+
+    A folder of a live process (this one included) is left alone; so is a pid that was reused.
+    """
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return
+    for p in entries:
+        m = _STALE.match(p.name)
+        if m is None or (name is not None and m.group("name") != name) or not p.is_dir() or p.is_symlink():
+            continue
+        if not _alive(int(m.group("pid"))):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a pid this code writes: leave it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's live process (or not a pid: leave it)
+    return True
 
 
 def _check_out(out: Path) -> None:
@@ -129,6 +196,7 @@ def write_prepared(
 ) -> PreparedData:
     """Parse once, spill codes, decide vocabularies and split, then encode the spill (module docstring)."""
     _check_out(out)
+    remove_stale(out.parent, out.name)
     fields = source.fields()
     names = [f.name for f in fields]
     tmp = out.parent / f"{out.name}.tmp-{os.getpid()}"
@@ -138,6 +206,7 @@ def write_prepared(
         y, vocabs, missing, groups = _count_pass(source, tmp / "spill", fields, rows, min_count, progress,
                                                  protocol.get("input"))
         code = stratified_split(y, seed)
+        check_classes(y, code, source.label, protocol.get("input"))
         sizes = np.bincount(code, minlength=3)
         pretrain_index = draw_pretrain(int(sizes[0]), pretrain_size, seed)
         _encode_pass(tmp, groups, names, vocabs, code, sizes, progress)

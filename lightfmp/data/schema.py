@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lightfmp.errors import InputError
+
 OOV_ID = 0
 MISSING_ID = 1
 FIRST_VALUE_ID = 2
@@ -105,4 +107,31 @@ class Schema:
 
     @classmethod
     def load(cls, path: str | Path) -> "Schema":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read ``schema.json``; an unreadable, empty or malformed file is one InputError naming it
+        (prepared and run folders are user files: they may be truncated or hand-edited)."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError("missing (expected the schema of a prepared data or run folder)", path) from None
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", path) from None
+        except UnicodeDecodeError:
+            raise InputError("not a schema file (not UTF-8 text); prepare the data again", path) from None
+        except json.JSONDecodeError as exc:
+            what = "empty" if not path.read_bytes().strip() else f"not valid JSON ({exc.msg} at line {exc.lineno})"
+            raise InputError(f"{what}; expected a schema written by lightfmp (prepare the data again)", path) from None
+        try:
+            schema = cls.from_dict(d)
+            for f in schema.fields:
+                if not isinstance(f.name, str) or f.kind not in (CATEGORICAL, NUMERIC) \
+                        or not isinstance(f.vocab_size, int) or f.vocab_size < FIRST_VALUE_ID:
+                    raise ValueError(f.name)
+            if not isinstance(schema.protocol, dict) or not isinstance(schema.label, str):
+                raise ValueError("protocol")
+        except KeyError as exc:
+            raise InputError(f"not a valid schema: missing key {exc}; prepare the data again", path) from None
+        except (TypeError, ValueError, AttributeError):
+            raise InputError("not a valid schema (malformed 'fields' or 'protocol'); prepare the data again",
+                             path) from None
+        return schema

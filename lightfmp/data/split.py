@@ -2,7 +2,8 @@
 
 Choices: each label class is permuted with ``numpy.random.default_rng(seed)`` (class 0 first) and
 cut at ``round(0.8 n_c)`` and ``round(0.9 n_c)``, so each split's positive rate equals the whole
-file's up to one row per class. Rows keep their file order inside each split (training shuffles
+file's up to one row per class; a class of 3 to 7 rows, which rounding would leave out of valid or
+test, gets one row in each (larger classes are cut exactly as before). Rows keep their file order inside each split (training shuffles
 anyway, and order-preserving positions let the encoder write contiguous slices). D_S is a uniform
 sample without replacement of ``pretrain_size`` train positions, drawn with seed ``(seed, 1)`` and
 stored sorted.
@@ -26,6 +27,9 @@ def stratified_split(y: np.ndarray, seed: int, ratios: tuple[float, float, float
         idx = rng.permutation(np.flatnonzero(y == c))
         n = len(idx)
         a, b = int(round(cut1 * n)), int(round(cut2 * n))
+        if n >= 3:  # every split gets a row of the class (changes nothing from 8 rows on)
+            b = min(b, n - 1)
+            a = min(a, b - 1)
         code[idx[:a]], code[idx[a:b]], code[idx[b:]] = 0, 1, 2
     return code
 

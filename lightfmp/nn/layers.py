@@ -81,8 +81,12 @@ def linear_relu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     then the input, weight and bias gradients. Measured on one Xeon thread, x [4096, 400] and a
     400 x 400 layer: forward 9.1-9.4 ms with addmm + relu, 8.25-8.28 ms here (`/tmp` timing, session 12).
     ``_add_relu_`` has a CPU kernel only: elsewhere (CUDA) the two modules' ops run as they are.
+    Under ``torch.export`` (which ``lightfmp export`` and the ONNX exporter trace through) the plain
+    form is traced too: ONNX has no function for ``aten._add_relu``, and a custom autograd Function
+    is opaque to serving runtimes; the plain ops export as ``Gemm, Relu``. Eager training and
+    inference never take this branch, so their numerics are unchanged.
     """
-    if x.device.type != "cpu":
+    if x.device.type != "cpu" or torch.compiler.is_exporting():
         return torch.relu(torch.nn.functional.linear(x, weight, bias))
     return _LinearReLU.apply(x, weight, bias)
 

@@ -112,6 +112,9 @@ class LightFMP:
         model_config, train_config, pretrain_config: hyper-parameters (defaults: the paper's).
         seed: seeds the backbone's init, the gate and continued training.
         progress: progress bars on stderr (continued training), when stderr is a terminal.
+        log_epochs: one line on stderr at the end of pretraining and per epoch of continued training.
+        An automatic batch size (``train_config.batch_size`` None) is chosen in ``fit`` from the
+        continued-training rows (train minus D_S) and ``train_config`` then holds the number.
 
     Attributes after ``fit``: ``schema_`` (full), ``support_`` (kept positions), ``selected_fields_``
     (kept names), ``pruned_fields_``, ``mask_scores_`` (name -> P(z > 0)), ``model_`` (compact M_O),
@@ -122,7 +125,7 @@ class LightFMP:
     def __init__(self, model: str = "dnn", prune_ratio: float = 0.5, pretrain_size: int = 2000,
                  init: str = "pretrained", model_config: ModelConfig | None = None,
                  train_config: TrainConfig | None = None, pretrain_config: PretrainConfig | None = None,
-                 seed: int = 0, progress: bool = False, keep_fields: Sequence[str] = ()):
+                 seed: int = 0, progress: bool = False, keep_fields: Sequence[str] = (), log_epochs: bool = False):
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         num_pruned_fields(2, prune_ratio)  # validates tau
@@ -137,6 +140,7 @@ class LightFMP:
         self.pretrain_config = replace(pretrain_config or PretrainConfig(), prune_ratio=self.prune_ratio)
         self.seed = int(seed)
         self.progress = progress
+        self.log_epochs = bool(log_epochs)
         self.keep_fields = tuple(dict.fromkeys(str(f) for f in keep_fields))  # ordered, duplicates dropped
 
     # ---- phase 1 -------------------------------------------------------------------------------
@@ -154,7 +158,8 @@ class LightFMP:
         reuse_freed_memory_for(self.train_config)  # before pretraining, as continued training's fit does
         seed_everything(self.seed)
         full = build_model(self.model, data.schema.vocab_sizes, self.model_config)
-        _, result = pretrain(full, Xs, ys, self.pretrain_config, seed=self.seed, device=self.train_config.device)
+        _, result = pretrain(full, Xs, ys, self.pretrain_config, seed=self.seed, device=self.train_config.device,
+                             log=self.log_epochs and distributed.current().is_main)
         return full, result
 
     def compact_model(self, pretrained: nn.Module, keep: Sequence[int]) -> nn.Module:
@@ -183,6 +188,11 @@ class LightFMP:
         return {**self.config(), "dataset": schema.dataset, "fields": list(schema.names),
                 "vocab_sizes": list(schema.vocab_sizes), "world_size": distributed.current().world}
 
+    def continued_row_count(self, data: Any) -> int:
+        """Rows of continued training (train minus D_S): an automatic batch size is chosen from these."""
+        data = _load(data)
+        return len(self._continued_rows(data, range(data.schema.num_fields)))
+
     def _continued_rows(self, data: Any, keep: Sequence[int]) -> Rows:
         """train minus D_S, kept columns only, as a view: nothing is copied until batches are read."""
         index = getattr(data, "pretrain_index", None)
@@ -205,6 +215,7 @@ class LightFMP:
         data = _load(data)
         schema = data.schema
         info = distributed.current()
+        self.train_config = self.train_config.resolved(self.continued_row_count(data))  # before the identity
         ident = self.identity(data)
         forced = self._forced_positions(schema.names)  # a bad --keep-fields fails before any training
         ckpt = load_checkpoint(checkpoint, ident) if (resume and checkpoint is not None) else None
@@ -242,7 +253,7 @@ class LightFMP:
         Xv, yv = data.split("valid")
         fit_result = fit(compact, train_rows, Rows(Xv, yv, columns=tuple(keep)), self.train_config,
                          progress=self.progress, phase="continued training", resume=trainer_state,
-                         on_epoch_end=save_epoch)
+                         on_epoch_end=save_epoch, log_epochs=self.log_epochs)
         ct = time.perf_counter() - t1
         if trainer_state is not None:  # the interrupted run's time counts too
             ct += float(trainer_state["elapsed_seconds"])
@@ -291,7 +302,8 @@ class LightFMP:
         """The resolved configuration, JSON-able (written to config.json)."""
         from dataclasses import asdict
 
-        return {"method": "lightfmp", "model": self.model, "prune_ratio": self.prune_ratio,
+        return {"method": "lightfmp-scratch" if self.init == "scratch" else "lightfmp", "model": self.model,
+                "prune_ratio": self.prune_ratio,
                 "pretrain_size": self.pretrain_size, "init": self.init, "seed": self.seed,
                 "keep_fields": list(self.keep_fields),
                 "model_config": self.model_config.to_dict(), "train_config": self.train_config.to_dict(),
@@ -319,7 +331,8 @@ class LightFMP:
         test = self.evaluate(Xt, yt)
         fr, pre = self.fit_result_, self.pretrain_
         return make_report(
-            method="lightfmp", model=self.model, schema=self.schema_, kept=self.support_, seed=self.seed,
+            method="lightfmp-scratch" if self.init == "scratch" else "lightfmp",  # the ablation is its own method
+            model=self.model, schema=self.schema_, kept=self.support_, seed=self.seed,
             auc=test.auc, logloss=test.logloss, val_auc=fr.best_val_auc, train_rows=self.train_rows_,
             params_before=self.params_before_, params_after=self.params_after_,
             continued_seconds=self.timings_["continued_seconds"],
@@ -329,7 +342,7 @@ class LightFMP:
             prune_ratio=self.prune_ratio, mask=self.mask_scores_,
             total_seconds=self.timings_["total_seconds"],
             extra={"init": self.init, "keep_fields": list(self.keep_fields),
-                   "device": self.train_config.device, "step_mode": fr.step_mode,
+                   "device": self.train_config.device, "step_mode": fr.step_mode, "batch_size": fr.batch_size,
                    "best_epoch": fr.best_epoch, "epochs_run": fr.epochs_run,
                    "pretrain_steps": pre.steps, "pretrain_converged": pre.converged,
                    "expected_sparsity": pre.expected_sparsity,

@@ -1,4 +1,5 @@
 """Tables and figures over run folders, like the paper's Tables 2-3 and Figures 2-3."""
+from lightfmp.report.grouping import method_of, settings, split_rows
 from lightfmp.report.tables import load_reports, stage_times, table2, table3
 
-__all__ = ["load_reports", "stage_times", "table2", "table3"]
+__all__ = ["load_reports", "method_of", "settings", "split_rows", "stage_times", "table2", "table3"]

@@ -38,7 +38,10 @@ REPORT, MODEL, SCHEMA, VOCAB, CONFIG = "report.json", "model.pt", "schema.json",
 
 @dataclass
 class Run:
-    """A loaded run: the compact model (CPU, eval mode), its schema, report, config and vocabulary path."""
+    """A loaded run: the compact model (CPU, eval mode), its schema, report, config and vocabulary path.
+
+    ``Run.load("runs/my_run").predict("new.csv")`` scores raw rows without the training data.
+    """
 
     model: nn.Module
     schema: Schema
@@ -46,6 +49,27 @@ class Run:
     config: dict[str, Any]
     vocab_path: Path
     dir: Path
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> "Run":
+        return load_run(run_dir)
+
+    def encode(self, rows: Any, id_column: str | None = None) -> tuple[Any, Any, Any]:
+        """(X int32 [N, kept fields], y or None, ids or None) of raw rows: a file of the run's format, or a
+        table (pyarrow Table, dict of columns, pandas DataFrame) with the raw columns by name."""
+        from lightfmp.data.dataset import PreparedData
+
+        # The run folder holds schema.json and vocab.parquet like a prepared folder, for its kept fields.
+        return PreparedData(self.dir, self.schema).encode_rows(rows, fields=self.schema.names, id_column=id_column)
+
+    def predict(self, rows: Any, batch_size: int = 65536, device: str = "cpu") -> Any:
+        """Click probabilities (float64 numpy [N], input order) of raw rows (see ``encode``)."""
+        from lightfmp.metrics import sigmoid
+        from lightfmp.train import predict_logits
+
+        X = self.encode(rows)[0]
+        logits, _ = predict_logits(self.model.to(device), X, batch_size=batch_size, device=device)
+        return sigmoid(logits)
 
 
 def json_safe(obj: Any) -> Any:
@@ -125,15 +149,36 @@ def load_run(run_dir: str | Path) -> Run:
     from lightfmp.models import from_build_args
 
     d = Path(run_dir)
+    if not d.is_dir():
+        raise InputError("no such run folder (expected the --out folder of train, prune or select)", path=d)
     for name in (REPORT, MODEL, SCHEMA, VOCAB, CONFIG):
         if not (d / name).is_file():
             raise InputError(f"expected a run folder with {name} (written by train/prune/select)", path=d)
     try:
         blob = torch.load(d / MODEL, map_location="cpu", weights_only=True)
+    except Exception as exc:  # empty (EOFError), truncated, not a torch file, or unpickling refused
+        raise InputError(f"not a readable model file, corrupt or truncated ({type(exc).__name__})",
+                         path=d / MODEL) from None
+    try:
         model = from_build_args(blob["build_args"])
         model.load_state_dict(blob["state_dict"])
-    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"cannot load the model weights: {exc}".splitlines()[0], path=d / MODEL) from None
+    except Exception as exc:  # a readable file that does not hold our model
+        first = (str(exc).splitlines() or [""])[0][:120]
+        raise InputError(f"cannot load the model weights ({type(exc).__name__}: {first})", path=d / MODEL) from None
     model.eval()
-    return Run(model=model, schema=Schema.load(d / SCHEMA), report=json.loads((d / REPORT).read_text()),
-               config=json.loads((d / CONFIG).read_text()), vocab_path=d / VOCAB, dir=d)
+    return Run(model=model, schema=Schema.load(d / SCHEMA), report=read_json_object(d / REPORT),
+               config=read_json_object(d / CONFIG), vocab_path=d / VOCAB, dir=d)
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; an empty, corrupt or non-object file is one InputError naming it."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError("not a JSON text file (binary content)", path=path) from None
+    except json.JSONDecodeError as exc:
+        what = "empty" if exc.doc.strip() == "" else f"corrupt JSON at line {exc.lineno}, column {exc.colno}"
+        raise InputError(f"{what} (expected the JSON object lightfmp wrote)", path=path) from None
+    if not isinstance(obj, dict):
+        raise InputError(f"expected a JSON object, found {type(obj).__name__}", path=path)
+    return obj

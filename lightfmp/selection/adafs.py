@@ -65,7 +65,8 @@ class AdaFSSelector(FieldSelector):
         k = n_kept(schema.num_fields, cfg.prune_ratio) if hard else None
         model.gate = AdaFSGate(schema.num_fields, model.embed_dim, option(cfg, "hidden", 16),
                                option(cfg, "dropout", 0.2), k)
-        self.fit_result_ = fit(model, data.split("train"), data.split("valid"), tcfg, progress=False)
+        self.fit_result_ = fit(model, data.split("train"), data.split("valid"), tcfg, progress=False,
+                               log_epochs=cfg.log_epochs)
         self.model_ = model
         return mean_gate_weight(model, data.split("valid")[0], tcfg.device, soft=True)
 

@@ -77,7 +77,7 @@ class AutoFieldSelector(FieldSelector):
             arch_opt.step()
 
         self.search_ = search(model, data.split("train"), tcfg, cfg.search_epochs,
-                              frozen=[gate.logits], after_step=arch_step)
+                              frozen=[gate.logits], after_step=arch_step, log_epochs=cfg.log_epochs)
         with torch.no_grad():
             self.logits_ = gate.logits.detach().cpu().numpy()
             return gate.keep_probability().cpu().numpy()

@@ -45,11 +45,13 @@ class SelectorConfig:
         model_name: backbone for the deep methods' search phase (dnn, widedeep, deepfm, xdeepfm, pnn).
         model_cfg: a `lightfmp.models.config.ModelConfig` (None: its defaults).
         train_cfg: a `lightfmp.train.config.TrainConfig`; its lr, batch size, device and seed drive the
-            deep methods' search phase (None: its defaults).
+            deep methods' search phase (None: its defaults). `FieldSelector.fit` resolves an automatic
+            batch size (None) from the training split's rows, as `lightfmp.train.fit` would.
         prune_ratio: tau; single-stage methods that select per sample (AdaFS-hard) need it while training.
         search_epochs: passes over the training split in a deep method's search phase.
         max_rows: shallow methods fit on at most this many training rows (seeded sample) to bound cost.
         options: per-method hyper-parameters overriding the method's documented defaults.
+        log_epochs: one line per search or training epoch on stderr (for logs; `lightfmp.train.fit`).
     """
 
     model_name: str = "dnn"
@@ -59,6 +61,7 @@ class SelectorConfig:
     search_epochs: int = 2
     max_rows: int = 200_000
     options: dict[str, Any] = field(default_factory=dict)
+    log_epochs: bool = False
 
     def with_options(self, **kw: Any) -> "SelectorConfig":
         return replace(self, options={**self.options, **kw})
@@ -89,6 +92,7 @@ class FieldSelector(ABC):
             cfg = replace(cfg, model_name=model_name)
         if self.options:
             cfg = cfg.with_options(**self.options)
+        cfg = replace(cfg, train_cfg=_train_cfg(cfg).resolved(len(data.split("train")[1])))
         self.field_names_ = list(data.schema.names)
         scores = np.asarray(self._fit(data, cfg), dtype=np.float64).reshape(-1)
         if scores.shape[0] != len(self.field_names_):
@@ -110,6 +114,12 @@ class FieldSelector(ABC):
 
     def scores_by_name(self) -> dict[str, float]:
         return {n: float(s) for n, s in zip(self.field_names_, self.scores_)}
+
+
+def _train_cfg(cfg: SelectorConfig) -> Any:
+    from lightfmp.train.config import TrainConfig
+
+    return cfg.train_cfg if cfg.train_cfg is not None else TrainConfig()
 
 
 def option(cfg: SelectorConfig, key: str, default: Any) -> Any:

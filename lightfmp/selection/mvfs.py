@@ -63,6 +63,7 @@ class MvFSSelector(FieldSelector):
         schema = data.schema
         model = build_backbone(cfg.model_name, schema.vocab_sizes, cfg)
         model.gate = MvFSGate(schema.num_fields, model.embed_dim, option(cfg, "views", 6), option(cfg, "l", 0.2))
-        self.fit_result_ = fit(model, data.split("train"), data.split("valid"), tcfg, progress=False)
+        self.fit_result_ = fit(model, data.split("train"), data.split("valid"), tcfg, progress=False,
+                               log_epochs=cfg.log_epochs)
         self.model_ = model
         return mean_gate_weight(model, data.split("valid")[0], tcfg.device)

@@ -79,7 +79,8 @@ class OptEmSelector(FieldSelector):
         alpha = float(option(cfg, "alpha", 1e-4))
         self.search_ = search(model, (Xtr, ytr), tcfg, cfg.search_epochs, extra_loss=lambda: alpha * gate.penalty(),
                               extra_param_groups=[{"params": [gate.threshold],
-                                                   "lr": option(cfg, "threshold_lr", 1e-2), "weight_decay": 0.0}])
+                                                   "lr": option(cfg, "threshold_lr", 1e-2), "weight_decay": 0.0}],
+                              log_epochs=cfg.log_epochs)
         with torch.no_grad():
             norms = model.embedding.weight.detach().abs().sum(-1).cpu().numpy().astype(np.float64)
             t = gate.threshold.detach().cpu().numpy().astype(np.float64)

@@ -84,7 +84,7 @@ class OptFSSelector(FieldSelector):
         self.search_ = search(model, (Xtr, ytr), tcfg, epochs, extra_loss=lambda: lam * gate.penalty(),
                               extra_param_groups=[{"params": [gate.m], "lr": option(cfg, "mask_lr", 2e-2),
                                                    "weight_decay": 0.0}],
-                              after_step=anneal, after_epoch=checkpoint)
+                              after_step=anneal, after_epoch=checkpoint, log_epochs=cfg.log_epochs)
         m = gate.m.detach().cpu().numpy().astype(np.float64)
         self.value_mask_ = m > 0
         self.final_temp_ = gate.temp

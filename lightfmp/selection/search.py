@@ -9,6 +9,8 @@ each paper searches for a fixed number of epochs. Its time is pure training time
 """
 from __future__ import annotations
 
+import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
@@ -20,7 +22,7 @@ from lightfmp.timing import Stopwatch
 from lightfmp.train.batching import DeviceBatches
 from lightfmp.train.config import TrainConfig
 from lightfmp.train.optim import build_optimizer, embedding_l2, field_tables
-from lightfmp.train.trainer import seed_everything
+from lightfmp.train.trainer import epoch_line, seed_everything
 
 
 @dataclass
@@ -35,9 +37,15 @@ def search(model: nn.Module, train: tuple[Any, Any], cfg: TrainConfig, epochs: i
            extra_param_groups: Iterable[dict[str, Any]] = (),
            frozen: Sequence[nn.Parameter] = (),
            after_step: Callable[[int], None] | None = None,
-           after_epoch: Callable[[int], None] | None = None) -> SearchLog:
+           after_epoch: Callable[[int], None] | None = None, log_epochs: bool = False,
+           phase: str = "search") -> SearchLog:
     """Train ``model`` (its gate set) for ``epochs`` passes; ``frozen`` parameters get no optimizer step here
-    (a method updates them itself, e.g. AutoField's gate on validation batches)."""
+    (a method updates them itself, e.g. AutoField's gate on validation batches).
+
+    A `cfg.batch_size` of None is `auto_batch_size` of the training rows, as in `fit`. ``log_epochs``:
+    one line per epoch on stderr (``search epoch 1/2: loss 0.4521, 2.1 s``), as `fit` writes them.
+    """
+    cfg = cfg.resolved(len(train[1]))
     seed_everything(cfg.seed)
     model.to(cfg.device)
     flags = [p.requires_grad for p in frozen]
@@ -56,6 +64,7 @@ def search(model: nn.Module, train: tuple[Any, Any], cfg: TrainConfig, epochs: i
     try:
         with sw.time():
             for epoch in range(1, epochs + 1):
+                t_epoch = time.perf_counter()
                 model.train()
                 total, n = 0.0, 0
                 for xb, yb in batches:
@@ -79,6 +88,9 @@ def search(model: nn.Module, train: tuple[Any, Any], cfg: TrainConfig, epochs: i
                 losses.append(total / max(n, 1))
                 if after_epoch is not None:
                     after_epoch(epoch)
+                if log_epochs:
+                    print(epoch_line(phase, epoch, epochs, losses[-1], None, time.perf_counter() - t_epoch),
+                          file=sys.stderr, flush=True)
     finally:
         for t, flag in zip(field_tables(model), sparse_before):
             t.sparse = flag

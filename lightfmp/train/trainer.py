@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
@@ -64,6 +65,13 @@ class FitResult:
     best_val_logloss: float = float("nan")
     history: list[dict[str, float]] = field(default_factory=list)
     step_mode: str = "eager"  # "cuda graph" when full batches replayed a captured step
+    batch_size: int = 0  # the training batch used (`TrainConfig.resolved`: chosen from the rows when None)
+
+
+def epoch_line(phase: str, epoch: int, epochs: int, loss: float, val_auc: float | None, seconds: float) -> str:
+    """The per-epoch log line: ``training epoch 3/10: loss 0.4521, val AUC 0.7432, 2.1 s``."""
+    val = "" if val_auc is None else f", val AUC {val_auc:.4f}"
+    return f"{phase} epoch {epoch}/{epochs}: loss {loss:.4f}{val}, {seconds:.1f} s"
 
 
 def _step_mode(graphed: GraphedStep | None) -> str:
@@ -96,6 +104,7 @@ def _state_copy(model: nn.Module) -> dict[str, Tensor]:
 def make_batches(rows: Rows, cfg: TrainConfig, info: distributed.DistInfo) -> DeviceBatches | StreamBatches:
     """In-memory batches while the split fits `cfg.in_memory_max_bytes` on one process, else streamed
     from the memory map (and always under torch.distributed, where each rank reads its own shard)."""
+    cfg = cfg.resolved(len(rows))
     if not info.active and rows.nbytes <= cfg.in_memory_max_bytes:
         X, y = rows.load()
         return DeviceBatches(X, y, cfg.batch_size, device=cfg.device, seed=cfg.seed)
@@ -107,7 +116,7 @@ def make_batches(rows: Rows, cfg: TrainConfig, info: distributed.DistInfo) -> De
 def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: TrainConfig,
         extra_loss: Callable[[], Tensor] | None = None, extra_param_groups: Iterable[dict[str, Any]] = (),
         progress: bool = True, *, phase: str = "training", resume: dict[str, Any] | None = None,
-        on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> FitResult:
+        on_epoch_end: Callable[[dict[str, Any]], None] | None = None, log_epochs: bool = False) -> FitResult:
     """Train `model` in place on `train` and return what happened.
 
     Args:
@@ -120,7 +129,8 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
         extra_param_groups: optimizer param groups {"params", "lr", ...}; a negative lr is gradient
             ascent (see `lightfmp.train.optim`).
         progress: tqdm bars on stderr (only if stderr is a terminal).
-        phase: named in the error raised when the loss turns NaN or infinite.
+        phase: named in the error raised when the loss turns NaN or infinite, and in the epoch lines.
+        log_epochs: one line per epoch on stderr (rank 0), `epoch_line`: for logs, where bars are off.
         resume: a state `on_epoch_end` was given earlier (from a checkpoint): training continues after
             its epoch with its weights, optimizer moments, random generators, history and best state.
         on_epoch_end: called on every rank after each epoch with the full trainer state (CPU tensors and
@@ -131,6 +141,8 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
     validation metrics are computed over the whole split on every rank.
     """
     t_start = time.perf_counter()
+    train_view = Rows.of(train)
+    cfg = cfg.resolved(len(train_view))  # batch_size None: `auto_batch_size` of the training rows
     reuse_freed_memory_for(cfg)
     if cfg.threads is not None:
         torch.set_num_threads(int(cfg.threads))
@@ -146,7 +158,7 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
     extra_param_groups = list(extra_param_groups)
     want_graph = graph_applies(train_cfg, info.active, custom_loss=extra_loss is not None or bool(extra_param_groups))
     optimizer = build_optimizer(model, train_cfg, extra_param_groups, capturable=want_graph)
-    batches = make_batches(Rows.of(train), cfg, info)
+    batches = make_batches(train_view, cfg, info)
     valid_rows = Rows.of(valid) if valid is not None else None
     by_auc = True
     if valid_rows is not None:
@@ -184,6 +196,7 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
         for epoch in range(first_epoch, cfg.epochs + 1):
             if stopped:
                 break
+            t_epoch = time.perf_counter()
             ep = train_epoch(net, batches, optimizer, epoch=epoch, embed_l2=cfg.embed_l2, extra_loss=extra_loss,
                              progress=progress and info.is_main, stopwatch=train_sw, phase=phase,
                              after_backward=sync, graphed=graphed)
@@ -206,6 +219,9 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
                     stopped = since_best >= cfg.patience
             row["samples"] = ep.samples * info.world
             history.append(row)
+            if log_epochs and info.is_main:
+                print(epoch_line(phase, epoch, cfg.epochs, ep.loss, row.get("val_auc"),
+                                 time.perf_counter() - t_epoch), file=sys.stderr, flush=True)
             if on_epoch_end is not None:
                 on_epoch_end({
                     "epoch": epoch, "model": _state_copy(model), "optimizer": optimizer.state_dict(),
@@ -226,4 +242,5 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
                      train_seconds=train_sw.seconds, eval_seconds=eval_sw.seconds,
                      total_seconds=elapsed_before + time.perf_counter() - t_start,
                      samples_per_second=throughput(samples, train_sw.seconds),
-                     best_val_logloss=best_ll, history=history, step_mode=_step_mode(graphed))
+                     best_val_logloss=best_ll, history=history, step_mode=_step_mode(graphed),
+                     batch_size=int(cfg.batch_size))

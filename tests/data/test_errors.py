@@ -50,7 +50,7 @@ CASES = {
     "empty": (lambda tmp, good: (tmp / "empty.tsv").write_text("") or tmp / "empty.tsv", ["empty"]),
     "columns": (lambda tmp, good: _bad_file(tmp, good, 137, lambda c: c[:-3]), ["line 137", "expected 40 columns, got 37"]),
     "numeric": (lambda tmp, good: _bad_file(tmp, good, 42, _set(3, "abc")), ["line 42", "'I3'", "expected a number", "'abc'"]),
-    "label": (lambda tmp, good: _bad_file(tmp, good, 250, _set(0, "2")), ["line 250", "'label'", "expected a label 0 or 1"]),
+    "label": (lambda tmp, good: _bad_file(tmp, good, 250, _set(0, "2")), ["line 250", "'label'", "expected 0/1 label values", "'2' x 1"]),
 }
 
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 from lightfmp.data.arrow import to_numpy, valid_mask
 from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, check_labels, dictionary_block, integer_block
 from lightfmp.data.sources.csvfiles import CsvFilesSource
-from lightfmp.data.sources.csvstream import CsvLayout, first_line
+from lightfmp.data.sources.csvstream import CsvLayout, duplicates, first_line, short
 from lightfmp.errors import InputError
 
 COLUMNS = (
@@ -53,14 +53,17 @@ class AvazuSource(CsvFilesSource):
 
     @staticmethod
     def _layout(path: Path) -> CsvLayout:
-        cells = first_line(path).split(",")
-        header = cells[0].strip() == "id"
-        names = tuple(c.strip() for c in cells) if header else None
+        cells = [c.strip().strip('"') for c in first_line(path).split(",")]
+        header = cells[0] == "id"
+        names = tuple(cells) if header else None
         if names is None:
             if len(cells) == 24:
                 names = COLUMNS
             elif len(cells) == 23:
                 names = tuple(c for c in COLUMNS if c != "click")
+        if names is not None and duplicates(names):
+            raise InputError(f"duplicate column names in the header: {short(', '.join(map(repr, duplicates(names))))}",
+                             path, 1)
         if names is None or set(names) - set(COLUMNS) or not set(COLUMNS) - {"click"} <= set(names):
             raise InputError(f"expected the 24 Avazu columns ({','.join(COLUMNS[:4])},...,C21), got {len(cells)}", path, 1)
         return CsvLayout(",", header, names)
@@ -75,26 +78,37 @@ class AvazuSource(CsvFilesSource):
     def protocol(self) -> dict[str, Any]:
         return {"dropped": ["id"], "hour": "YYMMDDHH -> hour of day, weekday (Mon=0), is_weekend"}
 
-    def blocks(self, fields: Sequence[str] | None = None, rows: int | None = None) -> Iterator[Block]:
-        wanted = [f.name for f in self.fields() if fields is None or f.name in fields]
-        need_hour = any(n in TIME_FIELDS for n in wanted)
+    @staticmethod
+    def types() -> dict[str, pa.DataType]:
+        """How each column is parsed (an in-memory table is cast to these first)."""
         types: dict[str, pa.DataType] = {c: _STR for c in COLUMNS}
         types["hour"] = pa.int64()
-        raw = [n for n in RAW_FIELDS if n in wanted]
+        return types
+
+    def blocks(self, fields: Sequence[str] | None = None, rows: int | None = None) -> Iterator[Block]:
+        wanted = [f for f in self.fields() if fields is None or f.name in fields]
+        need_hour = any(f.name in TIME_FIELDS for f in wanted)
+        raw = [f.name for f in wanted if f.name in RAW_FIELDS]
 
         def include(layout: CsvLayout) -> list[str]:
             return (["click"] if "click" in layout.names else []) + (["hour"] if need_hour else []) + raw
 
-        for path, layout, line, batch in self._batches(types, include, rows):
-            has_label = "click" in layout.names
-            labels = check_labels(batch.column("click"), path, line, "click") if has_label else None
-            out: dict[str, FieldBlock] = {}
-            if need_hour:
-                col = batch.column("hour")
-                valid = valid_mask(col)
-                h = to_numpy(col.fill_null(0)).astype(np.int64)
-                for name, v in zip(TIME_FIELDS, split_hour(h, valid, path, line)):
-                    out[name] = integer_block(v, valid)
-            for n in raw:
-                out[n] = dictionary_block(batch.column(n))
-            yield Block(path, line, labels, out, batch.num_rows)
+        for path, layout, line, batch in self._batches(self.types(), include, rows):
+            yield self.block_of(batch, wanted, path, line)
+
+    def block_of(self, batch: pa.Table | pa.RecordBatch, wanted: Sequence[FieldInfo], path: Path, line: int) -> Block:
+        """A Block of parsed columns (typed as ``types()``): the label if present, each wanted field."""
+        labels = None
+        if "click" in batch.column_names:
+            labels = check_labels(batch.column("click"), path, line, "click", self.label_map, self.missing_labels_ok)
+        out: dict[str, FieldBlock] = {}
+        if any(f.name in TIME_FIELDS for f in wanted):
+            col = batch.column("hour")
+            valid = valid_mask(col)
+            h = to_numpy(col.fill_null(0)).astype(np.int64)
+            for name, v in zip(TIME_FIELDS, split_hour(h, valid, path, line)):
+                out[name] = integer_block(v, valid)
+        for f in wanted:
+            if f.name in RAW_FIELDS:
+                out[f.name] = dictionary_block(batch.column(f.name))
+        return Block(path, line, labels, {f.name: out[f.name] for f in wanted}, batch.num_rows)

@@ -8,10 +8,11 @@ them with a vocabulary are the same few vectorised operations for every format.
 """
 from __future__ import annotations
 
+from collections import Counter
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 
 from lightfmp.data.arrow import to_numpy, valid_mask
 from lightfmp.data.schema import CATEGORICAL, NUMERIC
+from lightfmp.data.sources.csvstream import short
 from lightfmp.errors import InputError
 
 # Offsets up to this span are encoded by direct indexing instead of sorting (bucketed numerics).
@@ -163,41 +165,125 @@ def float_block(v: np.ndarray, valid: np.ndarray | None) -> FieldBlock:
     return FieldBlock(masked_array(uniq), codes)
 
 
-def check_labels(raw: pa.Array | pa.ChunkedArray, path: Path, first_line: int, column: str) -> np.ndarray:
-    """Labels as float32 0/1; the first other value (or a missing one) is an InputError naming its line.
+def parse_label_map(value: "str | Mapping[str, Any] | None") -> dict[str, float] | None:
+    """``'yes=1,no=0'`` (or a mapping) -> ``{'yes': 1.0, 'no': 0.0}``; None stays None.
 
-    Text labels must be exactly "0" or "1"; numeric labels must equal 0 or 1 (so "1.0" read as a
-    number passes). Dictionary-typed labels are checked on their few distinct values only.
+    Raw label values are matched as text, so a numeric column is compared by its printed value.
     """
-    if isinstance(raw, pa.ChunkedArray):  # chunk by chunk: their dictionaries differ
-        parts, line = [], first_line
-        for chunk in raw.chunks:
-            parts.append(check_labels(chunk, path, line, column))
-            line += len(chunk)
-        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    if pa.types.is_dictionary(raw.type):
-        # Check the few distinct values, then map codes: no per-row strings.
-        lut = np.array([{"0": 0.0, "1": 1.0}.get(v, np.nan) for v in raw.dictionary.to_pylist()] + [np.nan])
-        value = lut[_codes(raw)]  # a missing label (code -1) picks the NaN at the end
-        if not np.isnan(value).any():
-            return value.astype(np.float32)
-        raw = raw.dictionary_decode()
-    if pa.types.is_boolean(raw.type):
+    if value is None or value == "" or value == {}:
+        return None
+    pairs = value.items() if isinstance(value, Mapping) else [
+        tuple(p.rsplit("=", 1)) if "=" in p else (p, None) for p in str(value).split(",") if p.strip()]
+    out: dict[str, float] = {}
+    for raw, target in pairs:
+        key = str(raw).strip()
+        t = str(target).strip() if target is not None else ""
+        if not key or t not in ("0", "1", "0.0", "1.0"):
+            shown = short(f"{raw}={target}" if target is not None else str(raw))
+            raise InputError(f"--label-map: expected VALUE=0 or VALUE=1 pairs separated by commas, got {shown!r}")
+        out[key] = float(t)
+    return out
+
+
+def _label_counts(text: np.ndarray, valid: np.ndarray) -> list[tuple[str, int]]:
+    """(value, count) of every distinct raw label, most frequent first; missing as '(empty)'."""
+    counts = Counter("(empty)" if not ok else str(v) for v, ok in zip(text.tolist(), valid.tolist()))
+    return sorted(counts.items(), key=lambda t: (-t[1], t[0]))
+
+
+def _bad_labels(text: np.ndarray, valid: np.ndarray, ok: np.ndarray, path: Path, first_line: int,
+                column: str, mapped: bool) -> InputError:
+    """One line: the label values found with their counts, a --label-map hint, the first bad line."""
+    i = int(np.flatnonzero(~ok)[0])
+    counts = _label_counts(text, valid)
+    shown = ", ".join(f"{short(v, 20)!r} x {c}" if v != "(empty)" else f"(empty) x {c}" for v, c in counts[:6])
+    if len(counts) > 6:
+        shown += f", and {len(counts) - 6} more"
+    if not valid[~ok].any():
+        empty = int((~valid).sum())
+        return InputError(f"expected a label 0 or 1, got an empty value ({empty} of {len(valid)} rows here are "
+                          "empty; a label is needed on every row)", path, first_line + i, column)
+    names = [v for v, _ in counts if v != "(empty)"]
+    others = [v for v in names if v not in ("0", "1")]
+    if len(names) == 2 and len(others) == 2 and all(len(v) <= 20 and "," not in v for v in others):
+        pos = next((v for v in others if v.strip().lower() in _POSITIVE), others[1])  # else the rarer one
+        neg = others[0] if pos == others[1] else others[1]
+        hint = f"map them with --label-map {pos}=1,{neg}=0"
+    else:
+        hint = "map them with --label-map VALUE=0|1,..."
+    if mapped:
+        hint = "not covered by --label-map; " + hint
+    return InputError(f"expected 0/1 label values, found {shown} ({hint})",
+                      path, first_line + i, column)
+
+
+_POSITIVE = {"1", "yes", "y", "true", "t", "click", "clicked", "pos", "positive", "+1", "+"}
+
+
+def check_labels(raw: pa.Array | pa.ChunkedArray, path: Path, first_line: int, column: str,
+                 label_map: Mapping[str, float] | None = None, missing_ok: bool = False) -> np.ndarray:
+    """Labels as float32 0/1; any other value is an InputError listing the values found with counts.
+
+    Text labels must be exactly "0" or "1" (or a key of ``label_map``); numeric labels must equal
+    0 or 1 (so "1.0" read as a number passes), or, with a ``label_map``, match a key as printed.
+    ``missing_ok`` (scoring a file) turns a missing label into NaN instead of an error.
+    """
+    if isinstance(raw, pa.ChunkedArray):
+        raw = raw.combine_chunks() if raw.num_chunks != 1 else raw.chunk(0)
+    if pa.types.is_boolean(raw.type) or pa.types.is_null(raw.type):  # null: a table's all-blank column
         raw = raw.cast(pa.int8())
-    n = len(raw)
-    valid = valid_mask(raw) if raw.null_count else np.ones(n, bool)
-    if pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type):
-        text = to_numpy(raw)
-        ones, zeros = text == "1", text == "0"
-        ok = valid & (ones | zeros)
-        value = ones
-    elif pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type):
+    lut_map = {"0": 0.0, "1": 1.0, **(label_map or {})}
+    if (pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type)) and not label_map:
+        n = len(raw)
+        valid = valid_mask(raw) if raw.null_count else np.ones(n, bool)
         value = to_numpy(raw).astype(np.float64)
         ok = valid & ((value == 0) | (value == 1))
-    else:
-        raise InputError(f"expected a 0/1 label column, got type {raw.type}", path, None, column)
+        if missing_ok:
+            ok |= ~valid
+        if not ok.all():
+            text = np.array([str(v) for v in raw.to_pylist()], dtype=object)
+            raise _bad_labels(text, valid, ok, path, first_line, column, False)
+        return np.where(valid, value, np.nan).astype(np.float32)
+    if not pa.types.is_dictionary(raw.type):
+        if not (pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type)):
+            if not (pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type)):
+                raise InputError(f"expected a 0/1 label column, got type {raw.type}", path, None, column)
+            raw = pc.cast(raw, pa.string())
+        raw = pc.dictionary_encode(raw)
+    # Check the few distinct values, then map codes: no per-row strings.
+    values = raw.dictionary
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = pc.cast(values, pa.string())
+    lut = np.array([lut_map.get(v, np.inf) if v is not None else np.nan for v in values.to_pylist()] + [np.nan])
+    value = lut[_codes(raw)]  # a missing label (code -1) picks the NaN at the end
+    ok = np.isfinite(value) | (np.isnan(value) if missing_ok else False)
     if not ok.all():
-        i = int(np.flatnonzero(~ok)[0])
-        got = "an empty value" if not valid[i] else repr(raw[i].as_py())
-        raise InputError(f"expected a label 0 or 1, got {got}", path, first_line + i, column)
-    return np.asarray(value, dtype=np.float32)
+        valid = ~np.isnan(value)
+        names = np.array(values.to_pylist() + [None], dtype=object)
+        raise _bad_labels(names[_codes(raw) % (len(names))] if len(names) > 1 else np.full(len(value), None, object),
+                          valid, ok, path, first_line, column, bool(label_map))
+    return value.astype(np.float32)
+
+
+def coerce(table: pa.Table, types: Mapping[str, pa.DataType], where: object) -> pa.Table:
+    """``table`` with each column of ``types`` cast to its type, as the CSV reader would produce it.
+
+    Used to encode an in-memory table exactly as a parsed file: a value that cannot be cast (text
+    in a numeric field) is an InputError naming the column.
+    """
+    cols = {}
+    for name in table.column_names:
+        col, want = table.column(name), types.get(name)
+        if want is not None and col.type != want:
+            try:
+                if pa.types.is_dictionary(want) and not (pa.types.is_string(col.type) or pa.types.is_dictionary(col.type)):
+                    col = pc.cast(col, pa.string())
+                if pa.types.is_dictionary(col.type) and not pa.types.is_dictionary(want):
+                    col = col.cast(col.type.value_type)
+                if pa.types.is_floating(want) and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+                    col = pc.if_else(pc.equal(pc.utf8_trim_whitespace(col), ""), pa.scalar(None, col.type), col)
+                col = col.cast(want)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise InputError(f"cannot read as {want}: {short(str(exc).splitlines()[0])}", where, None, name) from None
+        cols[name] = col
+    return pa.table(cols)

@@ -66,7 +66,7 @@ class CriteoSource(CsvFilesSource):
         line = first_line(path)
         delim = "\t" if "\t" in line else ","
         cells = line.split(delim)
-        header = cells[0].strip().lower() in ("label", "clicked", "click", "y")
+        header = cells[0].strip().strip('"').lower() in ("label", "clicked", "click", "y")
         if len(cells) == 40:
             names = ("label", *NUMERIC_NAMES, *CATEGORICAL_NAMES)
         elif len(cells) == 39:
@@ -81,16 +81,26 @@ class CriteoSource(CsvFilesSource):
     def protocol(self) -> dict[str, Any]:
         return {"numeric_bucketing": "floor(ln(x)^2) if x > 2 else int(x)", "numeric_min_count": "none (white list)"}
 
-    def blocks(self, fields: Sequence[str] | None = None, rows: int | None = None) -> Iterator[Block]:
-        wanted = [f for f in self.fields() if fields is None or f.name in fields]
+    @staticmethod
+    def types() -> dict[str, pa.DataType]:
+        """How each column is parsed (an in-memory table is cast to these first)."""
         types: dict[str, pa.DataType] = {"label": _STR}
         types.update({n: pa.float64() for n in NUMERIC_NAMES})
         types.update({c: _STR for c in CATEGORICAL_NAMES})
+        return types
+
+    def blocks(self, fields: Sequence[str] | None = None, rows: int | None = None) -> Iterator[Block]:
+        wanted = [f for f in self.fields() if fields is None or f.name in fields]
 
         def include(layout: CsvLayout) -> list[str]:
             return (["label"] if "label" in layout.names else []) + [f.name for f in wanted]
 
-        for path, layout, line, batch in self._batches(types, include, rows):
-            has_label = "label" in layout.names
-            labels = check_labels(batch.column("label"), path, line, "label") if has_label else None
-            yield Block(path, line, labels, criteo_block(batch, wanted), batch.num_rows)
+        for path, layout, line, batch in self._batches(self.types(), include, rows):
+            yield self.block_of(batch, wanted, path, line)
+
+    def block_of(self, batch: pa.Table | pa.RecordBatch, wanted: Sequence[FieldInfo], path: Path, line: int) -> Block:
+        """A Block of parsed columns (typed as ``types()``): the label if present, each wanted field."""
+        labels = None
+        if "label" in batch.column_names:
+            labels = check_labels(batch.column("label"), path, line, "label", self.label_map, self.missing_labels_ok)
+        return Block(path, line, labels, criteo_block(batch, wanted), batch.num_rows)

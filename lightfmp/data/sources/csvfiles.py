@@ -5,25 +5,37 @@ from __future__ import annotations
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import pyarrow as pa
 
-from lightfmp.data.sources.base import Source
+from lightfmp.data.sources.base import Source, parse_label_map
 from lightfmp.data.sources.csvstream import CsvLayout, stream_csv
 from lightfmp.data.sources.files import data_files
 
 
 @dataclass
 class CsvFilesSource(Source):
-    """A Source over ``input`` (a file or a folder); subclasses give ``_layout(path)`` per file."""
+    """A Source over ``input`` (a file or a folder); subclasses give ``_layout(path)`` per file.
 
-    input: str | Path
+    ``label_map`` maps raw label values to 0/1 (``--label-map``); ``missing_labels_ok`` (scoring a
+    file) lets a label cell be blank. ``input=None`` makes a source without files, whose
+    ``block_of`` converts in-memory tables (``PreparedData.encode_rows``).
+    """
+
+    input: str | Path | None
+    label_map: Any = None
+    missing_labels_ok: bool = False
     files: list[Path] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.files = data_files(self.input)
+        self.label_map = parse_label_map(self.label_map)
+        self.files = data_files(self.input) if self.input is not None else []
         self._layouts = [self._layout(p) for p in self.files]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"label_map": self.label_map} if self.label_map else {}
 
     @staticmethod
     @abstractmethod

@@ -18,6 +18,7 @@ whose cells are all empty (missing), so a label check names it.
 from __future__ import annotations
 
 import codecs
+import csv
 import itertools
 import mmap
 import os
@@ -55,13 +56,98 @@ class CsvLayout:
     names: tuple[str, ...]
 
 
+BOM = b"\xef\xbb\xbf"
+DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+_SNIFF_BYTES = 1 << 16
+# Compressed or columnar files given as text: (magic bytes, what they are).
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+          (b"\x28\xb5\x2f\xfd", "zstd"), (b"PAR1", "Parquet"))
+_CONTROL = bytes(c for c in range(32) if c not in b"\t\n\r\x0b\x0c\x1b")
+
+
+def check_text(path: Path, head: bytes) -> None:
+    """Refuse a file whose first bytes are not text (compressed, Parquet, binary), in one line.
+
+    pyarrow would otherwise fail with a message quoting hundreds of the file's bytes.
+    """
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise InputError(f"not a text file ({what} bytes at byte 0); expected uncompressed CSV/TSV text", path)
+    nul = head.find(b"\x00")
+    bad = [i for i, c in enumerate(head[:_SNIFF_BYTES]) if c in _CONTROL] if nul < 0 else [nul]
+    # A stray control byte may be data; binary files have NUL bytes or many control bytes.
+    if nul >= 0 or len(bad) > max(8, len(head) // 100):
+        raise InputError(f"not a text file (found binary bytes near byte {bad[0]}); "
+                         "expected uncompressed CSV/TSV text", path)
+
+
 def first_line(path: Path) -> str:
-    """The first line of a file as text (latin-1, so any byte decodes); empty file is an InputError."""
-    with open(path, "rb") as fh:
-        line = fh.readline(1 << 20)
+    """The first line of a text file, whole, as UTF-8 (latin-1 where it is not UTF-8), BOM removed.
+
+    An empty file or a binary one (``check_text``) is an InputError.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+            check_text(path, head)
+            parts = [head]
+            while b"\n" not in parts[-1] and len(parts[-1]) == (_SNIFF_BYTES if len(parts) == 1 else 1 << 20):
+                parts.append(fh.read(1 << 20))  # a header longer than the sniffed bytes: read it whole
+    except IsADirectoryError:
+        raise InputError("expected a file, got a folder", path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", path) from None
+    data = b"".join(parts)
+    line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    if line.startswith(BOM):
+        line = line[len(BOM):]
     if not line.strip():
         raise InputError("the file is empty (expected a header or data rows)", path)
-    return line.rstrip(b"\r\n").decode("latin-1")
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
+
+
+def detect_delimiter(line: str, path: Path, given: str | None = None, single_ok: bool = False) -> str:
+    """``given``, else the most frequent of tab, comma, semicolon and pipe in the header line
+    (``single_ok``: a header without any is one column, e.g. a file to score with one field)."""
+    if given:
+        return given
+    best = max(DELIMITERS, key=line.count)
+    if not line.count(best) and not single_ok:
+        raise InputError("expected a header with columns separated by tab, comma, semicolon or pipe; "
+                         "give --delimiter C", path, 1)
+    return best
+
+
+def split_header(line: str, delimiter: str, path: Path) -> tuple[str, ...]:
+    """Column names of a header line (quotes as in CSV, spaces trimmed); duplicates are refused."""
+    if '"' in line:
+        limit = csv.field_size_limit()
+        try:
+            csv.field_size_limit(max(limit, len(line) + 1))
+            cells = next(csv.reader([line], delimiter=delimiter, quotechar='"'))
+        finally:
+            csv.field_size_limit(limit)
+    else:
+        cells = line.split(delimiter)
+    names = tuple(c.strip() for c in cells)
+    dup = duplicates(names)
+    if dup:
+        raise InputError(f"duplicate column names in the header: {short(', '.join(map(repr, dup)))}", path, 1)
+    return names
+
+
+def duplicates(names: Sequence[str]) -> list[str]:
+    seen: set[str] = set()
+    return sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+
+
+def short(text: object, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters with '...' (a user's value is never echoed whole)."""
+    s = str(text)
+    return s if len(s) <= limit else s[:limit - 3] + "..."
 
 
 def stream_csv(
@@ -105,8 +191,16 @@ def stream_csv(
         read = pacsv.ReadOptions(column_names=list(layout.names), skip_rows=1 if layout.header and k == 0 else 0,
                                  block_size=block_size, use_threads=False, encoding=encoding)
         try:
-            return pacsv.read_csv(pa.BufferReader(whole.slice(start, stop - start)), read_options=read,
-                                  parse_options=parse, convert_options=convert)
+            try:
+                return pacsv.read_csv(pa.BufferReader(whole.slice(start, stop - start)), read_options=read,
+                                      parse_options=parse, convert_options=convert)
+            except pa.ArrowInvalid as exc:
+                if "straddl" not in str(exc) and "Could not skip initial" not in str(exc):
+                    raise
+                # a line longer than the block (pyarrow cannot split a row): one block for the chunk
+                read.block_size = stop - start + 1
+                return pacsv.read_csv(pa.BufferReader(whole.slice(start, stop - start)), read_options=read,
+                                      parse_options=parse, convert_options=convert)
         except pa.ArrowInvalid as exc:
             if k == 0 and layout.header and "Empty CSV file" in str(exc):
                 return None  # the header line alone: no data rows
@@ -122,7 +216,7 @@ def stream_csv(
         workers = min(usable_cores(), MAX_THREADS)
         with ThreadPoolExecutor(workers, thread_name_prefix="lightfmp-csv") as pool:
             pending: deque[Future] = deque()
-            ranges = enumerate(_line_chunks(data, chunk_bytes))
+            ranges = enumerate(_line_chunks(data, chunk_bytes, len(BOM) if data[:len(BOM)] == BOM else 0))
             while True:
                 # keep one chunk per thread plus one in flight; take results in file order
                 for k, (start, stop) in itertools.islice(ranges, workers + 1 - len(pending)):
@@ -172,10 +266,11 @@ def _drop(data: mmap.mmap | bytes, start: int, stop: int) -> None:
             data.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
 
-def _line_chunks(data: mmap.mmap | bytes, size: int) -> Iterator[tuple[int, int]]:
+def _line_chunks(data: mmap.mmap | bytes, size: int, start: int = 0) -> Iterator[tuple[int, int]]:
     """(start, stop) byte ranges of ``data`` of about ``size`` bytes, each ending after a newline
-    (the last one may end without; a line longer than ``size`` makes its range longer)."""
-    start, n = 0, len(data)
+    (the last one may end without; a line longer than ``size`` makes its range longer).
+    ``start`` skips a UTF-8 byte order mark."""
+    n = len(data)
     while start < n:
         end = min(start + size, n)
         if end < n:
@@ -203,10 +298,12 @@ def explain_parse_error(path: Path, layout: CsvLayout, message: str) -> InputErr
             j = layout.names.index(col)
             for no, cells in _rows(path, layout):
                 if j < len(cells) and cells[j].strip() and not _NUMBER.match(cells[j]):
-                    got = cells[j].decode("latin-1")
-                    return InputError(f"expected a number, got {got!r}", path, no, col)
-        return InputError(f"expected a number, got {m.group(3)!r}", path, None, col)
-    return InputError(f"cannot parse: {message.splitlines()[0]}", path)
+                    got = cells[j].decode("utf-8", "replace")
+                    return InputError(f"expected a number, got {short(got)!r}", path, no, col)
+        return InputError(f"expected a number, got {short(m.group(3))!r}", path, None, col)
+    if "UTF8" in message or "UTF-8" in message:
+        return InputError("expected UTF-8 text (found bytes that are not UTF-8)", path)
+    return InputError(f"cannot parse: {short(message.splitlines()[0], 100)}", path)
 
 
 def _rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[bytes]]]:
@@ -216,4 +313,6 @@ def _rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[bytes]]]:
         for no, raw in enumerate(fh, start=1):
             if no == 1 and layout.header:
                 continue
+            if no == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM):]
             yield no, raw.rstrip(b"\r\n").split(sep)

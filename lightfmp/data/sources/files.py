@@ -10,6 +10,16 @@ _SKIP_SUFFIXES = {".md", ".txt.md", ".json", ".py", ".sh", ".pl", ".zip", ".gz",
 _SKIP_NAMES = {"README", "LICENSE", "SOURCE.md"}
 
 
+NOT_REGULAR = "expected a regular file or a folder of files, not a pipe or device; save the data to a file first"
+
+
+def check_regular(path: Path) -> None:
+    """Refuse a pipe, socket or device (``/dev/stdin``): it can be read only once, and preparing
+    reads a file twice (and memory-maps it), so it must be saved to a file first."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise InputError(NOT_REGULAR, path)
+
+
 def data_files(input: str | Path | None, what: str = "--input") -> list[Path]:
     """The data files named by ``input``; a missing path or an empty folder is an InputError."""
     if input is None:
@@ -17,6 +27,7 @@ def data_files(input: str | Path | None, what: str = "--input") -> list[Path]:
     path = Path(input)
     if not path.exists():
         raise InputError("no such file or folder (expected a data file or a folder of them)", path)
+    check_regular(path)
     if path.is_file():
         return [path]
     files = sorted(

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from lightfmp.data.arrow import string_array, to_numpy
 from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, Source, dictionary_block, masked_array
 from lightfmp.data.sources.csvstream import CsvLayout, first_line, stream_csv
+from lightfmp.data.sources.files import check_regular
 from lightfmp.errors import InputError
 
 FIELDS = ("user_id", "item_id", "age", "gender", "occupation", "zip", "release_year", "genres")
@@ -60,6 +61,7 @@ class MovieLensSource(Source):
         path = Path(self.input)
         if not path.exists():
             raise InputError("no such file or folder (expected a MovieLens 100K or 1M folder)", path)
+        check_regular(path)
         folder = path if path.is_dir() else path.parent
         if (folder / "u.data").exists() or path.name == "u.data":
             self.layout = "100k"
