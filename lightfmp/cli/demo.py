@@ -37,10 +37,12 @@ def _table(rows: list[dict[str, Any]]) -> str:
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--hidden", type=str, default="400,400,200", show_default=True, help="MLP hidden sizes.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Training batch (default: chosen from the training rows, as `train` does).")
 @click.option("--out", type=click.Path(file_okay=False), default=str(Path("runs") / "demo"), show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def command(rows: int, model: str, prune_ratio: float, epochs: int, hidden: str, seed: int, out: str,
-            quiet: bool) -> None:
+def command(rows: int, model: str, prune_ratio: float, epochs: int, hidden: str, seed: int,
+            batch_size: int | None, out: str, quiet: bool) -> None:
     """Run Light-FMP end to end on the embedded synthetic data set and print the table."""
     import sys
 
@@ -54,13 +56,17 @@ def command(rows: int, model: str, prune_ratio: float, epochs: int, hidden: str,
     progress = not quiet and sys.stderr.isatty()
     click.echo(f"preparing {rows:,} synthetic rows (39 fields, planted truth) ...", err=True)
     data = open_data(fmt="synthetic", rows=rows, progress=progress)
-    mcfg, tcfg = ModelConfig(hidden=common.parse_hidden(hidden)), TrainConfig(epochs=epochs, seed=seed)
+    mcfg = ModelConfig(hidden=common.parse_hidden(hidden))
+    tcfg = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size)
+    if batch_size is None and not quiet:
+        click.echo(tcfg.batch_note(len(data.split("train")[1])), err=True)
+    base_cfg = tcfg.resolved(len(data.split("train")[1]))  # Light-FMP resolves its own, from D - D_S
 
     click.echo(f"No Selection: {model} on all {data.schema.num_fields} fields ...", err=True)
     seed_everything(seed)
     full = build_model(model, data.schema.vocab_sizes, mcfg)
     t0 = time.perf_counter()
-    fr = fit(full, data.split("train"), data.split("valid"), tcfg, progress=progress)
+    fr = fit(full, data.split("train"), data.split("valid"), base_cfg, progress=progress)
     tt = time.perf_counter() - t0
     test = evaluate(full, *data.split("test"), batch_size=tcfg.eval_batch_size)
     n_params = count_params(full)
@@ -70,7 +76,7 @@ def command(rows: int, model: str, prune_ratio: float, epochs: int, hidden: str,
                        train_samples_per_second=fr.samples_per_second, inference_seconds=test.seconds,
                        inference_samples_per_second=test.samples_per_second, prune_ratio=0.0)
     write_run(Path(out) / "no_selection", base, full, data.schema, data.dir,
-              {"method": "none", "model_config": mcfg.to_dict(), "train_config": tcfg.to_dict()})
+              {"method": "none", "model_config": mcfg.to_dict(), "train_config": base_cfg.to_dict()})
 
     click.echo(f"Light-FMP: pretrain the mask on D_S, prune tau={prune_ratio:g}, continue training ...", err=True)
     est = LightFMP(model=model, prune_ratio=prune_ratio, model_config=mcfg, train_config=tcfg, seed=seed,

@@ -83,7 +83,7 @@ def test_prune_bad_input_exits_2(tmp_path, capsys):
 def test_demo_prints_the_table(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LIGHTFMP_CACHE", str(tmp_path / "cache"))
-    main(["demo", "--rows", "5000", "--epochs", "1", "--hidden", "32", "--quiet"])
+    main(["demo", "--rows", "5000", "--epochs", "1", "--hidden", "32", "--batch-size", "1024", "--quiet"])
     out = capsys.readouterr().out
     assert "No Selection" in out and "Light-FMP" in out and "AUC" in out and "planted informative" in out
     assert re.search(r"interaction-only pair \(C\d+, C\d+;.*\) kept: [0-2]/2", out)  # the pair's fate is told
