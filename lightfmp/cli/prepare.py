@@ -18,7 +18,8 @@ from lightfmp.errors import InputError
 @click.option("--rows", type=int, default=None, help="Synthetic: rows to generate (default 100000); others: first N rows.")
 @click.option("--seed", type=int, default=2021, show_default=True, help="Split (and synthetic data) seed.")
 @click.option("--min-count", type=int, default=2, show_default=True, help="Categorical values seen fewer times share the OOV id.")
-@click.option("--pretrain-size", type=int, default=2000, show_default=True, help="Rows of D_S drawn from train.")
+@click.option("--pretrain-size", type=int, default=None,
+              help="Rows of D_S drawn from train (default: 2000, or half the training rows when fewer than 4,000).")
 @click.option("--label", type=str, default=None, help="csv/parquet: the label column (default label or click).")
 @click.option("--categorical", type=str, default=None, help="csv/parquet: comma-separated categorical columns.")
 @click.option("--numeric", type=str, default=None, help="csv/parquet: comma-separated numeric columns (bucketed).")
@@ -29,7 +30,7 @@ from lightfmp.errors import InputError
               help="Raw label values to 0/1, e.g. yes=1,no=0 (csv, parquet, criteo, avazu).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def command(fmt: str, input_: str | None, out: str, rows: int | None, seed: int, min_count: int, pretrain_size: int,
+def command(fmt: str, input_: str | None, out: str, rows: int | None, seed: int, min_count: int, pretrain_size: int | None,
             label: str | None, categorical: str | None, numeric: str | None, drop: str | None, delimiter: str | None,
             label_map: str | None, quiet: bool, as_json: bool) -> None:
     """Parse a raw data set, build vocabularies and encode it to a data folder."""

@@ -52,7 +52,7 @@ def open_data(
     input: str | Path | None = None,
     rows: int | None = None,
     seed: int = 2021,
-    pretrain_size: int = 2000,
+    pretrain_size: int | None = None,
     cache_root: str | Path | None = None,
     progress: bool = True,
     label: str | None = None,

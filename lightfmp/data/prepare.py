@@ -73,7 +73,7 @@ def prepare(
     rows: int | None = None,
     seed: int = 2021,
     min_count: int = 2,
-    pretrain_size: int = 2000,
+    pretrain_size: int | None = None,
     label: str | None = None,
     categorical: Sequence[str] | None = None,
     numeric: Sequence[str] | None = None,
@@ -86,6 +86,8 @@ def prepare(
 
     ``rows`` keeps the first N rows (for ``synthetic``: generates N rows, default 100,000).
     ``min_count`` applies to categorical fields only (numeric buckets keep every value, as OptFS).
+    ``pretrain_size``: rows of D_S; None is the paper's 2,000, or half the training rows when there are
+    fewer than 4,000 (``split.default_pretrain_size``); a number is taken as given.
     ``drop``, ``delimiter`` and ``label_map`` are the reading options of ``make_source``; they are
     stored in the schema (``source_options``), so a file to score is read the same way.
     """
@@ -93,7 +95,7 @@ def prepare(
         raise InputError(f"--rows must be a positive number of rows, got {rows}")
     if min_count < 1:
         raise InputError(f"--min-count must be at least 1, got {min_count}")
-    if pretrain_size < 1:
+    if pretrain_size is not None and pretrain_size < 1:
         raise InputError(f"--pretrain-size must be at least 1, got {pretrain_size}")
     source = make_source(fmt, input, rows=rows, seed=seed, label=label, categorical=categorical, numeric=numeric,
                          drop=drop, delimiter=delimiter, label_map=label_map)
@@ -191,7 +193,7 @@ def write_prepared(
     rows: int | None,
     seed: int,
     min_count: int,
-    pretrain_size: int,
+    pretrain_size: int | None,
     progress: bool,
 ) -> PreparedData:
     """Parse once, spill codes, decide vocabularies and split, then encode the spill (module docstring)."""
@@ -216,6 +218,7 @@ def write_prepared(
         np.save(tmp / "pretrain_index.npy", pretrain_index)
         _write_vocab(tmp / "vocab.parquet", names, vocabs)
         protocol = dict(protocol)
+        protocol["pretrain_size"] = int(len(pretrain_index))  # the default resolved: what D_S holds
         protocol["value_types"] = {f.name: f.value_type for f in fields}
         protocol["thresholded"] = {f.name: f.thresholded for f in fields}
         protocol["summary"] = {

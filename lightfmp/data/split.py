@@ -34,8 +34,18 @@ def stratified_split(y: np.ndarray, seed: int, ratios: tuple[float, float, float
     return code
 
 
-def draw_pretrain(n_train: int, size: int, seed: int) -> np.ndarray:
-    """Sorted int64 positions of D_S inside train."""
+DEFAULT_PRETRAIN_SIZE = 2000  # the paper's |D_S|
+
+
+def default_pretrain_size(n_train: int) -> int:
+    """|D_S| when none is given: the paper's 2,000, or half the training rows when there are fewer than
+    4,000 (so small data still prepares, and Light-FMP keeps half the rows to continue on)."""
+    return max(1, min(DEFAULT_PRETRAIN_SIZE, n_train // 2))
+
+
+def draw_pretrain(n_train: int, size: int | None, seed: int) -> np.ndarray:
+    """Sorted int64 positions of D_S inside train (``size`` None: `default_pretrain_size`)."""
+    size = default_pretrain_size(n_train) if size is None else size
     if size < 1 or size > n_train:
         raise InputError(
             f"--pretrain-size must be between 1 and the training split's {n_train} rows, got {size}"
