@@ -167,8 +167,10 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], int, tuple[str, ...]]] = [
                                                                                           dtype=np.uint8)))
                                                   and c.tmp / "g.csv"), "--out", str(c.tmp / "o")),
      2, ("binary",)),
-    ("gzip given as criteo", lambda c: _prep("--format", "criteo", "--input", str(_gzip(c)), "--out",
-                                             str(c.tmp / "o")), 2, ("not a text file",)),
+    ("zip given as criteo", lambda c: _prep("--format", "criteo", "--input", str(_zip(c)), "--out",
+                                            str(c.tmp / "o")), 2, ("not a text file", "zip")),
+    ("truncated gzip", lambda c: _prep("--format", "criteo", "--input", str(_gzip(c, truncate=True)), "--out",
+                                       str(c.tmp / "o")), 2, ("truncated gzip",)),
     ("unknown delimiter", lambda c: _prep("--format", "csv", "--input",
                                           str(c.csv([r.replace(",", ":") for r in _balanced()], header="a:b:label")),
                                           "--out", str(c.tmp / "o")), 2, ("--delimiter",)),
@@ -195,11 +197,21 @@ CASES: list[tuple[str, Callable[[Ctx], list[str]], int, tuple[str, ...]]] = [
 ]
 
 
-def _gzip(c: Ctx) -> Path:
+def _gzip(c: Ctx, truncate: bool = False) -> Path:
     import gzip
 
     p = c.tmp / "train.txt.gz"
-    p.write_bytes(gzip.compress(c.raw.read_bytes()[:20000]))
+    blob = gzip.compress(c.raw.read_bytes())
+    p.write_bytes(blob[:len(blob) // 2] if truncate else blob)
+    return p
+
+
+def _zip(c: Ctx) -> Path:
+    import zipfile
+
+    p = c.tmp / "train.zip"
+    with zipfile.ZipFile(p, "w") as z:
+        z.write(c.raw, "train.txt")
     return p
 
 

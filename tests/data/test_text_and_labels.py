@@ -182,17 +182,20 @@ def test_a_20_mb_line_parses(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "criteo", "avazu"])
-@pytest.mark.parametrize("kind", ["gzip", "random"])
+@pytest.mark.parametrize("kind", ["zip", "random"])
 def test_binary_input_is_one_short_line(tmp_path, capsys, fmt, kind):
     raw = tmp_path / "bin.csv"
-    if kind == "gzip":
-        raw.write_bytes(gzip.compress(b"label,a\n1,x\n" * 1000))
+    if kind == "zip":
+        import zipfile
+
+        with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("t.csv", "label,a\n1,x\n" * 1000)
     else:
         raw.write_bytes(b"label,a\n" + np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     code, _, err = _run(["prepare", "--format", fmt, "--input", str(raw), "--out", str(tmp_path / "o"),
                          "--quiet"], capsys)
     line = _one_line(err)
-    assert code == 2 and "not a text file" in line and "expected uncompressed CSV/TSV text" in line
+    assert code == 2 and "not a text file" in line and "expected CSV/TSV text" in line
     assert len(line) < 200
 
 
@@ -397,3 +400,35 @@ def test_encode_rows_avazu_and_movielens(tmp_path):
     m = prepare("movielens", ml, tmp_path / "m", rows=5000, pretrain_size=10, progress=False)
     with pytest.raises(InputError, match="give the path of a ratings file"):
         m.encode_rows({"user_id": [1]})
+
+
+def test_gzip_input_is_read_directly_and_equals_the_plain_file(tmp_path):
+    """gzip is recognised by its magic bytes, whatever the file's name, for every text format."""
+    import gzip
+
+    import numpy as np
+
+    from lightfmp.data.dataset import PreparedData
+    from lightfmp.data.prepare import prepare
+    from lightfmp.data.synthetic import write_criteo_tsv
+
+    plain = write_criteo_tsv(tmp_path / "raw.tsv", rows=3000, seed=4)
+    packed = tmp_path / "raw_packed.txt"  # no .gz suffix on purpose
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    a = prepare("criteo", plain, tmp_path / "a", progress=False)
+    b = prepare("criteo", packed, tmp_path / "b", progress=False)
+    for split in ("train", "valid", "test"):
+        np.testing.assert_array_equal(np.asarray(a.split(split)[0]), np.asarray(b.split(split)[0]))
+        np.testing.assert_array_equal(a.split(split)[1], b.split(split)[1])
+    X, y = PreparedData.load(tmp_path / "b").encode_raw(packed)
+    assert X.shape == (3000, 39) and y is not None
+
+
+def test_the_criteo_18k_sample_prepares_from_its_gzip_file(tmp_path):
+    from conftest import shared_path
+
+    from lightfmp.data.prepare import prepare
+
+    src = shared_path("criteo_kaggle_18k", "criteo_pooled.tsv.gz")
+    data = prepare("criteo", src, tmp_path / "c18", progress=False)
+    assert sum(data.summary["rows"].values()) == 18_497 and data.schema.num_fields == 39

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import itertools
 import mmap
 import os
@@ -65,6 +66,25 @@ _MAGIC = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"), (b"BZh", "bzip2"), (b"\
 _CONTROL = bytes(c for c in range(32) if c not in b"\t\n\r\x0b\x0c\x1b")
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAX_BYTES = 1 << 30  # compressed; gzip input is decompressed in memory, a larger file is refused
+
+
+def is_gzip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == GZIP_MAGIC
+    except OSError:
+        return False
+
+
+def open_raw(path: Path) -> BinaryIO:
+    """The file's text bytes: gzip-compressed files (by their magic bytes, any name) are decompressed."""
+    if is_gzip(path):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
 def check_text(path: Path, head: bytes) -> None:
     """Refuse a file whose first bytes are not text (compressed, Parquet, binary), in one line.
 
@@ -72,13 +92,14 @@ def check_text(path: Path, head: bytes) -> None:
     """
     for magic, what in _MAGIC:
         if head.startswith(magic):
-            raise InputError(f"not a text file ({what} bytes at byte 0); expected uncompressed CSV/TSV text", path)
+            raise InputError(f"not a text file ({what} bytes at byte 0); expected CSV/TSV text, plain or gzip-compressed",
+                             path)
     nul = head.find(b"\x00")
     bad = [i for i, c in enumerate(head[:_SNIFF_BYTES]) if c in _CONTROL] if nul < 0 else [nul]
     # A stray control byte may be data; binary files have NUL bytes or many control bytes.
     if nul >= 0 or len(bad) > max(8, len(head) // 100):
         raise InputError(f"not a text file (found binary bytes near byte {bad[0]}); "
-                         "expected uncompressed CSV/TSV text", path)
+                         "expected CSV/TSV text, plain or gzip-compressed", path)
 
 
 def first_line(path: Path) -> str:
@@ -87,7 +108,7 @@ def first_line(path: Path) -> str:
     An empty file or a binary one (``check_text``) is an InputError.
     """
     try:
-        with open(path, "rb") as fh:
+        with open_raw(path) as fh:
             head = fh.read(_SNIFF_BYTES)
             check_text(path, head)
             parts = [head]
@@ -95,7 +116,9 @@ def first_line(path: Path) -> str:
                 parts.append(fh.read(1 << 20))  # a header longer than the sniffed bytes: read it whole
     except IsADirectoryError:
         raise InputError("expected a file, got a folder", path) from None
-    except OSError as exc:
+    except (EOFError, OSError) as exc:  # a truncated or corrupt gzip file too
+        if not isinstance(exc, OSError) or isinstance(exc, gzip.BadGzipFile):
+            raise InputError("a corrupt or truncated gzip file", path) from None
         raise InputError(f"cannot read: {exc.strerror or exc}", path) from None
     data = b"".join(parts)
     line = data.split(b"\n", 1)[0].rstrip(b"\r")
@@ -251,6 +274,15 @@ def _whole(path: Path, stream: BinaryIO | None) -> mmap.mmap | bytes:
     cache as pyarrow's threads touch them); a ``stream`` is read whole (its caller holds it in memory)."""
     if stream is not None:
         return stream.read()
+    if is_gzip(path):
+        if path.stat().st_size > GZIP_MAX_BYTES:
+            raise InputError(f"a gzip file over {GZIP_MAX_BYTES >> 30} GiB is decompressed in memory; decompress it "
+                             "first (gunzip) and give the text file", path)
+        try:
+            with gzip.open(path, "rb") as fh:
+                return fh.read()
+        except (EOFError, gzip.BadGzipFile, OSError):
+            raise InputError("a corrupt or truncated gzip file", path) from None
     with open(path, "rb") as fh:
         if fh.seek(0, 2) == 0:
             return b""
@@ -309,7 +341,7 @@ def explain_parse_error(path: Path, layout: CsvLayout, message: str) -> InputErr
 def _rows(path: Path, layout: CsvLayout) -> Iterator[tuple[int, list[bytes]]]:
     """(line number, cells) of each data line; unquoted split, good enough to locate an error."""
     sep = layout.delimiter.encode()
-    with open(path, "rb") as fh:
+    with open_raw(path) as fh:
         for no, raw in enumerate(fh, start=1):
             if no == 1 and layout.header:
                 continue

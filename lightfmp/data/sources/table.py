@@ -31,7 +31,7 @@ from lightfmp.data.schema import CATEGORICAL, NUMERIC
 from lightfmp.data.sources.base import (Block, FieldBlock, FieldInfo, Source, check_labels, dictionary_block,
                                         integer_block, parse_label_map)
 from lightfmp.data.sources.csvstream import (NULLS, CsvLayout, detect_delimiter, duplicates, explain_parse_error,
-                                             first_line, short, split_header, stream_csv)
+                                             first_line, is_gzip, short, split_header, stream_csv)
 from lightfmp.data.sources.files import check_regular, data_files
 from lightfmp.errors import InputError
 
@@ -169,7 +169,7 @@ class TableSource(Source):
             while True:
                 try:  # open_csv parses the first block to infer the types, so a malformed row can fail here
                     reader = pacsv.open_csv(
-                        str(path),
+                        pa.input_stream(str(path), compression="gzip" if is_gzip(path) else None),
                         read_options=pacsv.ReadOptions(column_names=list(layout.names), skip_rows=1, block_size=block),
                         parse_options=pacsv.ParseOptions(delimiter=layout.delimiter),
                         convert_options=pacsv.ConvertOptions(include_columns=columns, null_values=NULLS,
