@@ -15,7 +15,7 @@ SparseFeat per field. Same embedding dimension (the paper's: 64 on MovieLens, 10
 400-400-200, CIN 100-100-100, Adam lr 1e-3, embedding/linear L2 1e-5, batch `--batch-size`
 (default 256: the Criteo and Avazu samples have ~6-7k training rows, so batch 4096 would give two
 steps an epoch), up to `--epochs` epochs with early stopping on validation AUC (patience 2) and the
-best epoch's weights restored. Ours trains with `lightfmp.train.fit` (its defaults: the samples'
+best epoch's weights restored. Ours trains with `lightfmp.experiment.run("none")`, i.e. `lightfmp.train.fit` (its defaults: the samples'
 tables are small enough for dense Adam, `TrainConfig.dense_table_max_params`; L2 on looked-up rows);
 the peer with its own `fit(epochs=1)` per epoch (dense Adam, dense L2),
 its `predict` for validation, and a state-dict copy of its best epoch.
@@ -52,8 +52,9 @@ import torch
 from _util import SHARED, build_peer, embed_init_arg, have_peer, mean_std, peer_inputs, print_table
 from lightfmp.data.open import open_data
 from lightfmp.metrics import auc, logloss
-from lightfmp.models import ModelConfig, build_model
-from lightfmp.train import TrainConfig, evaluate, fit, seed_everything
+from lightfmp.experiment import run
+from lightfmp.models import ModelConfig
+from lightfmp.train import TrainConfig
 
 DATASETS = {
     "criteo": ("criteo", SHARED / "data" / "criteo_kaggle_sample" / "wide_resdnn"),
@@ -64,12 +65,9 @@ ALL = ("dnn", "widedeep", "deepfm", "xdeepfm", "pnn")
 
 
 def run_ours(name, data, mcfg, cfg):
-    seed_everything(cfg.seed)
-    model = build_model(name, data.schema.vocab_sizes, mcfg)
-    res = fit(model, data.split("train"), data.split("valid"), cfg, progress=False)
-    test = evaluate(model, *data.split("test"), batch_size=cfg.eval_batch_size, device=cfg.device)
-    return {"auc": test.auc, "logloss": test.logloss, "val_auc": res.best_val_auc, "epochs": res.best_epoch,
-            "train_seconds": res.train_seconds}
+    r = run("none", data, model_name=name, model_cfg=mcfg, train_cfg=cfg)
+    return {"auc": r.test.auc, "logloss": r.test.logloss, "val_auc": r.fit.best_val_auc, "epochs": r.fit.best_epoch,
+            "train_seconds": r.fit.train_seconds}
 
 
 def run_peer(name, data, mcfg, cfg):

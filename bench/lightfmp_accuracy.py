@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +39,11 @@ import numpy as np  # noqa: E402
 from _util import embed_init_arg  # noqa: E402
 
 from lightfmp.data.open import open_data  # noqa: E402
+from lightfmp.experiment import run  # noqa: E402
 from lightfmp.models import ModelConfig, build_model  # noqa: E402
 from lightfmp.pruning.lightfmp import LightFMP, num_pruned_fields  # noqa: E402
 from lightfmp.pruning.pretrain import PretrainConfig  # noqa: E402
-from lightfmp.runs import count_params  # noqa: E402
-from lightfmp.train import TrainConfig, evaluate, fit, seed_everything  # noqa: E402
+from lightfmp.train import TrainConfig, fit, seed_everything  # noqa: E402
 
 SOURCES = {
     "criteo": ("criteo", SHARED / "criteo_kaggle_sample" / "wide_resdnn", 10),
@@ -59,28 +57,20 @@ def no_selection(data: Any, model: str, mcfg: ModelConfig, tcfg: TrainConfig,
     """Train the backbone on all fields of the whole train split (``rows="train"``, the protocol the
     targets use) or of train minus D_S (``rows="continued"``: the rows Light-FMP's phase 3 sees);
     test metrics and timings (and the trained network under "model" if ``keep_model``)."""
-    seed_everything(tcfg.seed)
-    net = build_model(model, data.schema.vocab_sizes, mcfg)
-    t0 = time.perf_counter()
-    train = data.split("train") if rows == "train" else data.continued()
-    fr = fit(net, train, data.split("valid"), tcfg, progress=False)
-    tt = time.perf_counter() - t0
-    test = evaluate(net, *data.split("test"), batch_size=tcfg.eval_batch_size, device=tcfg.device)
-    return {"auc": test.auc, "logloss": test.logloss, "pt": 0.0, "ct": tt, "tt": tt, "it": test.seconds,
-            "params": count_params(net), "epochs": fr.epochs_run, "history": fr.history,
-            **({"model": net} if keep_model else {})}
+    r = run("none", data, model_name=model, model_cfg=mcfg, train_cfg=tcfg, train_rows=rows)
+    return {"auc": r.test.auc, "logloss": r.test.logloss, "pt": 0.0, "ct": r.continued_seconds,
+            "tt": r.continued_seconds, "it": r.test.seconds, "params": r.params_after, "epochs": r.fit.epochs_run,
+            "history": r.fit.history, **({"model": r.model} if keep_model else {})}
 
 
 def light_fmp(data: Any, model: str, tau: float, mcfg: ModelConfig, tcfg: TrainConfig,
               pcfg: PretrainConfig | None = None, keep: tuple[str, ...] = ()) -> tuple[dict[str, float], LightFMP]:
-    est = LightFMP(model, tau, model_config=mcfg, train_config=tcfg, pretrain_config=pcfg, seed=tcfg.seed,
-                   keep_fields=keep).fit(data)
-    test = est.evaluate(*data.split("test"))
-    t = est.timings_
-    return ({"auc": test.auc, "logloss": test.logloss, "pt": t["pretrain_seconds"], "ct": t["continued_seconds"],
-             "tt": t["total_seconds"], "it": test.seconds, "params": est.params_after_,
-             "epochs": est.fit_result_.epochs_run, "pt_steps": est.pretrain_.steps,
-             "history": est.fit_result_.history}, est)
+    r = run("lightfmp", data, model_name=model, prune_ratio=tau, model_cfg=mcfg, train_cfg=tcfg, pretrain_cfg=pcfg,
+            keep_fields=keep)
+    return ({"auc": r.test.auc, "logloss": r.test.logloss, "pt": r.pretrain_seconds, "ct": r.continued_seconds,
+             "tt": r.pretrain_seconds + r.continued_seconds, "it": r.test.seconds, "params": r.params_after,
+             "epochs": r.fit.epochs_run, "pt_steps": r.estimator.pretrain_.steps, "history": r.fit.history},
+            r.estimator)
 
 
 def ms(values: list[float], fmt: str = ".4f") -> str:

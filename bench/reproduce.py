@@ -9,7 +9,7 @@
         --results out/reproduce/shard-criteo-avazu; wait
     python bench/reproduce.py --keep-runs
 
-What runs (every run is `lightfmp.experiment.run_method`, so timings are taken the same way for all):
+What runs (every run is `lightfmp.experiment.run`, so timings are taken the same way for all):
 - Table 2: the ten methods (No Selection, Lasso, PCA, XGBoost, OptFS, OptEm, AutoField, AdaFS, MvFS,
   Light-FMP) with the xDeepFM backbone on Criteo, Avazu and MovieLens (the ../shared/data samples),
   tau = 0.5, ``--seeds`` seeds.
@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from lightfmp.data.dataset import PreparedData  # noqa: E402
 from lightfmp.data.prepare import prepare  # noqa: E402
-from lightfmp.experiment import run_method  # noqa: E402
+from lightfmp.experiment import run as run_pipeline  # noqa: E402
 from lightfmp.models.config import ModelConfig  # noqa: E402
 from lightfmp.pruning.pretrain import PretrainConfig  # noqa: E402
 from lightfmp.report.figures import draw_all, fig2a  # noqa: E402
@@ -152,9 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         tcfg = TrainConfig(lr=1e-3, batch_size=batch_for(d or data[ds], a.batch_size), epochs=a.epochs,
                            patience=2, seed=seed)
-        r = run_method(method, d or data[ds], model_name=model, model_cfg=mcfg, train_cfg=tcfg, prune_ratio=tau,
-                       pretrain_size=pretrain, pretrain_cfg=pcfg, search_epochs=a.search_epochs, out=out,
-                       train_rows=train_rows)
+        r = run_pipeline(method, d or data[ds], model_name=model, model_cfg=mcfg, train_cfg=tcfg, prune_ratio=tau,
+                         pretrain_size=pretrain, pretrain_cfg=pcfg, search_epochs=a.search_epochs, out=out,
+                         train_rows=train_rows).report()
         print(f"[{time.perf_counter() - t_start:7.0f}s] {group:6s} {ds:9s} {model:8s} {method:16s} tau={tau:g} "
               f"|D_S|={pretrain} seed={seed}: AUC {r['auc']:.4f} logloss {r['logloss']:.4f} "
               f"TT {r['total_seconds']:.1f}s ({time.perf_counter() - t0:.1f}s)", flush=True)
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     # Warm-up (not reported): the first fit in a process pays torch's one-off start-up costs, which
     # would inflate whichever run came first and every TT ratio against it.
     first = next(iter(data.values()))
-    run_method("none", first, model_name="xdeepfm", model_cfg=mcfg,
+    run_pipeline("none", first, model_name="xdeepfm", model_cfg=mcfg,
                train_cfg=TrainConfig(batch_size=batch_for(first, a.batch_size), epochs=1))
     seeds = range(a.seeds)
     for seed in seeds:  # seeds outermost, so a cut-short run still covers every cell once

@@ -87,7 +87,7 @@ def train_default_dnn(data, seed: int, epochs: int | None) -> dict:
     args = cli_args(seed, epochs)
     mcfg = common.model_config(args)
     train, valid = data.split("train"), data.split("valid")
-    tcfg = common.train_config(args, rows=len(train[1]))
+    tcfg = common.train_config(args).resolved(len(train[1]))  # what `train` resolves
     seed_everything(args.seed)
     model = build_model(args.model, data.schema.vocab_sizes, mcfg)
     res = fit(model, train, valid, tcfg, progress=False, phase="training")

@@ -34,6 +34,9 @@ _EXPORTS = {
     "prune_fields": "lightfmp.pruning.slicing",
     "LightFMP": "lightfmp.pruning.lightfmp",
     "mask_sweep": "lightfmp.pruning.lightfmp",
+    "count_params": "lightfmp.pruning.steps",
+    "RunResult": "lightfmp.experiment",
+    "save_run": "lightfmp.experiment",
     # training and runs
     "TrainConfig": "lightfmp.train.config",
     "fit": "lightfmp.train",

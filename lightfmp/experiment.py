@@ -1,53 +1,346 @@
-"""One method end to end -> a run folder: the unit of the paper's Table 2 / Table 3 grid.
+"""The pipeline: one method, one data set and its configs -> a `RunResult` -> a run folder.
+
+Every verb (`train`, `prune`, `select`), the demo and the bench scripts call `run`; it owns what
+sits above the algorithms: the checkpoint (`RUN/checkpoint.pt`) and `resume`, the torchrun broadcasts
+(the kept fields decided once on rank 0, rank 0's compact model copied to every rank), the test
+scoring, the one report (`RunResult.report`) and the one config.json shape (`save`).
 
 Methods: ``none`` (No Selection: the backbone on every field), ``lightfmp`` and ``lightfmp-scratch``
 (Light-FMP with domain-adapted or fresh initialisation, Figure 2b), and every ``SELECTORS`` baseline.
 
 Timing, the same for every method (paper Sec. 3.1, 4.1: "training time includes both feature
-selection and retraining"), wall clock, `time.perf_counter`:
-- ``pretrain_seconds`` (PT): the selection phase, i.e. the selector's whole `fit` (a shallow model, a
-  deep search, Light-FMP's phase 1 + surgery); 0 for ``none`` and the single-stage methods.
-- ``continued_seconds`` (CT): building the model to train, taking the kept columns, and
-  `lightfmp.train.fit` (validation passes for early stopping included, as Light-FMP's CT includes
-  them); for single-stage methods (AdaFS, MvFS) the one joint training.
-- ``total_seconds`` = PT + CT; TT in Table 2 is this relative to ``none`` on the same data, model, seed.
-Retraining data: two-stage and shallow baselines retrain on the full training split (the paper: "other
-baselines train on the full set"); Light-FMP continues on D - D_S, as the method says. With
-``train_rows="continued"`` No Selection trains on D - D_S instead, the rows Light-FMP's phase 3 sees: at
-the paper's scale (2K of 33M rows) the two are the same, on a sample of ~6,400 training rows D_S is a
-third of them, and this separates the cost of those rows from the cost of the selection.
+selection and retraining"), wall clock: PT (``pretrain_seconds``) the selection phase (a selector's
+whole `fit`, Light-FMP's phases 1-2; 0 for ``none`` and the single-stage methods); CT
+(``continued_seconds``) building the model to train, taking the kept columns and `fit`, validation
+included (single-stage: the one joint training; a resumed run adds the interrupted run's); TT = PT + CT.
+Retraining rows: the baselines retrain on the whole training split (the paper), Light-FMP continues on
+D - D_S; ``train_rows="continued"`` trains No Selection on D - D_S too, the rows of Light-FMP's phase 3.
 
-Run folders: a gate-free compact model goes through `lightfmp.runs.write_run` (so `predict` works).
-Value-level masks (OptFS, OptEm) are folded into the table rows first: z depends on the value only,
-so scaling each embedding/linear row by its mask is exact. Per-sample gates (AdaFS, MvFS) cannot be
-folded; their folders hold report.json, config.json, schema.json and ``gated_model.pt`` (weights with
-the gate) but no ``model.pt``, so `predict` refuses them with a one-line error.
+Checkpoints (phase): ``training`` (none, per epoch); ``pruned`` then ``continued`` (Light-FMP: kept
+fields, pretraining's result, M_P, then per epoch); ``selected`` then ``retraining`` (two-stage and shallow
+baselines: kept fields, scores, the model, then per epoch). A single-stage baseline's resume starts over.
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
-import uuid
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from lightfmp import runs, train  # called as train.fit, runs.write_run: the seams the CLI tests patch
+from lightfmp.models.config import ModelConfig
+from lightfmp.pruning.lightfmp import LightFMP
+from lightfmp.pruning.pretrain import PretrainResult
+from lightfmp.pruning.steps import count_params
 from lightfmp.selection import SELECTORS, SelectorConfig
+from lightfmp.train import EvalResult, FitResult, TrainConfig, distributed, evaluate
+from lightfmp.train.checkpoint import load_checkpoint, save_checkpoint
 
 METHODS = ("none", *[m for m in SELECTORS if m != "lightfmp"], "lightfmp", "lightfmp-scratch")
+
+
+@dataclass
+class RunResult:
+    """One method's run: what the report, the run folder and the tables read, in one object."""
+
+    method: str
+    model_name: str
+    schema: Any  # the full schema the method started from
+    kept: list[int]
+    model: nn.Module  # the final model (kept fields only)
+    fit: FitResult
+    train_rows: int
+    params_before: int
+    params_after: int
+    config: dict[str, Any]  # config.json
+    prune_ratio: float = 0.0
+    pretrain_seconds: float = 0.0
+    continued_seconds: float = 0.0
+    pretrain_rows: int = 0
+    mask: Any = None  # per-field scores (name -> score, or schema order), None without one
+    extra: dict[str, Any] = field(default_factory=dict)  # method-specific report keys
+    test: EvalResult | None = None
+    estimator: Any = None  # the fitted LightFMP or FieldSelector, where there is one
+
+    def report(self) -> dict[str, Any]:
+        """report.json (`lightfmp.runs.make_report`, the keys of ../shared/docs/product.md)."""
+        fr, test = self.fit, self.test
+        extra = {"device": self.config["train_config"]["device"], "step_mode": fr.step_mode,
+                 "batch_size": fr.batch_size, "best_epoch": fr.best_epoch, "epochs_run": fr.epochs_run,
+                 "train_seconds": fr.train_seconds, "eval_seconds": fr.eval_seconds, **self.extra,
+                 "history": fr.history}
+        return runs.make_report(
+            method=self.method, model=self.model_name, schema=self.schema, kept=self.kept,
+            seed=self.config["seed"], auc=test.auc, logloss=test.logloss, val_auc=fr.best_val_auc,
+            train_rows=self.train_rows, params_before=self.params_before, params_after=self.params_after,
+            continued_seconds=self.continued_seconds, pretrain_seconds=self.pretrain_seconds,
+            train_samples_per_second=fr.samples_per_second, inference_seconds=test.seconds,
+            inference_samples_per_second=test.samples_per_second, pretrain_rows=self.pretrain_rows,
+            prune_ratio=self.prune_ratio, mask=self.mask, extra=extra)
+
+
+@dataclass
+class _Ctx:
+    """What every method runner needs: the data, the configs, the checkpoint and the trainer's hooks."""
+
+    data: Any
+    model_name: str
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    config: dict[str, Any]
+    identity: dict[str, Any]
+    checkpoint: Path | None
+    resume: bool
+    progress: bool
+    log_epochs: bool
+
+    def load(self) -> dict[str, Any] | None:
+        return load_checkpoint(self.checkpoint, self.identity) if (self.resume and self.checkpoint) else None
+
+    def save(self, phase: str, **payload: Any) -> None:
+        if self.checkpoint is not None and distributed.current().is_main:
+            save_checkpoint(self.checkpoint, self.identity, phase, **payload)
+
+    def epoch_saver(self, phase: str, **payload: Any) -> Callable[[dict[str, Any]], None]:
+        return lambda state: self.save(phase, **payload, model=state["model"], trainer=state)
+
+    def fit(self, model: nn.Module, rows: Any, valid: Any, phase: str, resume: Any, on_epoch_end: Any) -> FitResult:
+        return train.fit(model, rows, valid, self.train_cfg, progress=self.progress and distributed.current().is_main,
+                         phase=phase, resume=resume, on_epoch_end=on_epoch_end, log_epochs=self.log_epochs)
+
+
+def run(method: str, data: Any, *, model_name: str = "dnn", model_cfg: ModelConfig | None = None,
+        train_cfg: TrainConfig | None = None, prune_ratio: float = 0.5, pretrain_size: int = 2000,
+        pretrain_cfg: Any = None, init: str | None = None, keep_fields: Sequence[str] = (),
+        search_epochs: int = 2, options: dict[str, Any] | None = None, train_rows: str = "train",
+        out: str | Path | None = None, checkpoint: str | Path | None = None, resume: bool = False,
+        progress: bool = False, log_epochs: bool = False) -> RunResult:
+    """Run ``method`` on ``data`` (a PreparedData); score the test split; write ``out`` if given (rank 0).
+
+    ``train_rows``: the rows No Selection trains on, "train" (the whole training split) or "continued"
+    (train minus D_S); the other methods take only "train". An automatic batch size (``train_cfg.batch_size``
+    None) is chosen from the rows trained on (Light-FMP: its continued-training rows) and recorded.
+    ``checkpoint``: the file written after each phase and epoch (module doc); ``resume`` reads it first.
+    Under torchrun every rank runs this; only rank 0 scores the test split (``result.test`` is None
+    elsewhere) and writes ``out``; the report lists every rank's weight digest.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if train_rows not in ("train", "continued") or (train_rows == "continued" and method != "none"):
+        raise ValueError(f"train_rows must be 'train' (or 'continued' for method 'none'), got {train_rows!r}")
+    model_cfg, train_cfg = model_cfg or ModelConfig(), train_cfg or TrainConfig()
+    est = None
+    if method.startswith("lightfmp"):
+        est = LightFMP(model=model_name, prune_ratio=prune_ratio, pretrain_size=pretrain_size,
+                       init=init or ("scratch" if method == "lightfmp-scratch" else "pretrained"),
+                       model_config=model_cfg, train_config=train_cfg, pretrain_config=pretrain_cfg,
+                       seed=train_cfg.seed, progress=progress and distributed.current().is_main,
+                       keep_fields=keep_fields, log_epochs=log_epochs).resolve(data)
+        method, train_cfg = est.method, est.train_config
+    else:
+        train_cfg = train_cfg.resolved(len((data.split("train") if train_rows == "train" else data.continued())[1]))
+    config = _config(method, model_name, prune_ratio if method != "none" else 0.0, model_cfg, train_cfg, data,
+                     options, est)
+    if method in ("autofield", "optfs", "optem"):  # two-stage deep methods: the search length shapes the result
+        config["search_epochs"] = search_epochs
+    if method == "none":
+        config["train_rows"] = train_rows
+    schema, info = data.schema, distributed.current()
+    identity = {**{k: v for k, v in config.items() if k != "data"}, "dataset": schema.dataset,
+                "fields": list(schema.names), "vocab_sizes": list(schema.vocab_sizes), "world_size": info.world}
+    ctx = _Ctx(data, model_name, model_cfg, train_cfg, config, identity,
+               Path(checkpoint) if checkpoint is not None else None, resume, progress, log_epochs)
+    if est is not None:
+        result = _run_lightfmp(ctx, est)
+    elif method == "none":
+        result = _run_none(ctx, train_rows)
+    else:
+        result = _run_selector(ctx, prune_ratio, search_epochs)
+    result.extra.update(resumed=bool(resume), distributed={"world_size": info.world, "backend": info.backend,
+                                                           "rank_state_sha1": distributed.all_digests(result.model)})
+    if info.is_main:
+        Xt, yt = data.split("test")
+        result.test = evaluate(result.model, _kept(Xt, result.kept), yt, train_cfg.eval_batch_size, train_cfg.device)
+        if out is not None:
+            save(result, out, data)
+    return result
+
+
+def _config(method: str, model_name: str, prune_ratio: float, model_cfg: Any, train_cfg: Any, data: Any,
+            options: dict[str, Any] | None = None, est: LightFMP | None = None) -> dict[str, Any]:
+    """config.json, one shape for every method, the method's own keys added (docs/architecture.md)."""
+    return {"method": method, "model": model_name, "seed": train_cfg.seed, "prune_ratio": prune_ratio,
+            "model_config": model_cfg.to_dict(), "train_config": train_cfg.to_dict(), "options": dict(options or {}),
+            "data": {"dir": str(getattr(data, "dir", "")), "dataset": data.schema.dataset},
+            **(est.config() if est is not None else {})}
+
+
+def _run_none(ctx: _Ctx, train_rows: str) -> RunResult:
+    """No Selection: the backbone on every field (whole train split, or train minus D_S)."""
+    from lightfmp.selection.deep import build_backbone
+
+    data, schema = ctx.data, ctx.data.schema
+    ckpt = ctx.load()
+    t1 = time.perf_counter()
+    model = build_backbone(ctx.model_name, schema.vocab_sizes, _selector_cfg(ctx))
+    rows = data.split("train") if train_rows == "train" else data.continued()
+    state = ckpt["trainer"] if ckpt is not None else None
+    fr = ctx.fit(model, rows, data.split("valid"), "training", state, lambda s: ctx.save("training", trainer=s))
+    ct = time.perf_counter() - t1 + (float(state["elapsed_seconds"]) if state is not None else 0.0)
+    params = count_params(model)
+    return RunResult("none", ctx.model_name, schema, list(range(schema.num_fields)), model, fr, int(len(rows[1])),
+                     params, params, ctx.config, continued_seconds=ct,
+                     extra={"stage": "none", "train_split": "train" if train_rows == "train" else "train minus D_S"})
+
+
+def _run_lightfmp(ctx: _Ctx, est: LightFMP) -> RunResult:
+    """Light-FMP's phases with a checkpoint after pruning and per epoch; kept fields and M_P from rank 0."""
+    data = ctx.data
+    ckpt = ctx.load()
+    if ckpt is None:
+        t0 = time.perf_counter()
+        est.choose(data)
+        est._chosen(data.schema, distributed.broadcast_object(est.support_), est.pretrain_)  # decided on rank 0
+        est.cut()
+        distributed.broadcast_module(est.model_)
+        est.pretrain_seconds_ = time.perf_counter() - t0
+        state = None
+    else:
+        est._chosen(data.schema, ckpt["keep"], _pretrain_from(ckpt["pretrain"]))
+        est.params_before_, est.pretrain_seconds_ = int(ckpt["params_before"]), float(ckpt["pretrain_seconds"])
+        est.pretrained_model_ = None  # not kept in checkpoints: M_T is only needed to build M_P
+        est.model_ = _rebuild(ctx, est.support_, ckpt["model"])
+        state = ckpt.get("trainer")
+    payload = dict(keep=est.support_, pretrain=_pretrain_dict(est.pretrain_), params_before=est.params_before_,
+                   pretrain_seconds=est.pretrain_seconds_)
+    if ckpt is None:
+        ctx.save("pruned", **payload, model=est.model_.state_dict())
+    est.continue_training(data, resume=state, on_epoch_end=ctx.epoch_saver("continued", **payload))
+    return _estimator_result(est, ctx.config)
+
+
+def _estimator_result(est: LightFMP, config: dict[str, Any]) -> RunResult:
+    t = est.timings_
+    return RunResult(est.method, est.model, est.schema_, est.support_, est.model_, est.fit_result_, est.train_rows_,
+                     est.params_before_, est.params_after_, config, est.prune_ratio, t["pretrain_seconds"],
+                     t["continued_seconds"], est.pretrain_rows_, est.mask_scores_,
+                     {"stage": "two-stage", **est.report_extra()}, estimator=est)
+
+
+def _run_selector(ctx: _Ctx, prune_ratio: float, search_epochs: int) -> RunResult:
+    """A baseline: its search (`FieldSelector.fit`), then retraining on the kept fields (two-stage and
+    shallow), or its one joint training (single-stage); checkpoints after the search and per epoch."""
+    from lightfmp.selection.deep import build_backbone
+
+    data, schema, method = ctx.data, ctx.data.schema, ctx.config["method"]
+    cfg = _selector_cfg(ctx, prune_ratio, search_epochs)
+    params_before = count_params(build_backbone(ctx.model_name, schema.vocab_sizes, cfg))
+    # a single-stage method's one joint training has no hooks: its --resume starts over
+    ckpt = ctx.load() if SELECTORS[method].stage != "single-stage" else None
+    sel = None
+    if ckpt is not None:
+        s = ckpt["search"]
+        keep, scores, pt, stage, extra = list(s["keep"]), list(s["scores"]), float(s["seconds"]), s["stage"], s["extra"]
+        model, state = _rebuild(ctx, keep, ckpt["model"]), ckpt.get("trainer")
+    else:
+        sel = SELECTORS[method]()
+        t0 = time.perf_counter()
+        sel.fit(data, cfg=cfg)
+        pt, stage, scores = time.perf_counter() - t0, sel.stage, [float(v) for v in sel.scores_]
+        extra = _selector_extra(sel, schema, prune_ratio)
+        if stage == "single-stage":
+            return RunResult(method, ctx.model_name, schema, list(range(schema.num_fields)), sel.model_,
+                             sel.fit_result_, int(len(data.split("train")[1])), params_before,
+                             count_params(sel.model_, with_gate=True), ctx.config, prune_ratio, 0.0, pt, 0, scores,
+                             {"stage": stage, "train_split": "train", **extra}, estimator=sel)
+        keep = distributed.broadcast_object(sel.get_support(prune_ratio))
+        model = (sel.retrain_model(data, keep) if hasattr(sel, "retrain_model")
+                 else build_backbone(ctx.model_name, [schema.vocab_sizes[i] for i in keep], cfg))
+        state = None
+    search = {"keep": keep, "scores": scores, "seconds": pt, "stage": stage, "extra": extra}
+    if ckpt is None:
+        ctx.save("selected", search=search, model=model.state_dict())
+    t1 = time.perf_counter()
+    (Xtr, ytr), (Xva, yva) = data.split("train"), data.split("valid")
+    fr = ctx.fit(model, (_kept(Xtr, keep), ytr), (_kept(Xva, keep), yva), "retraining", state,
+                 ctx.epoch_saver("retraining", search=search))
+    ct = time.perf_counter() - t1 + (float(state["elapsed_seconds"]) if state is not None else 0.0)
+    return RunResult(method, ctx.model_name, schema, keep, model, fr, int(len(ytr)), params_before,
+                     count_params(model, with_gate=True), ctx.config, prune_ratio, pt, ct, 0, scores,
+                     {"stage": stage, "train_split": "train", **extra}, estimator=sel)
+
+
+def _selector_cfg(ctx: _Ctx, prune_ratio: float = 0.5, search_epochs: int = 2) -> SelectorConfig:
+    return SelectorConfig(model_name=ctx.model_name, model_cfg=ctx.model_cfg, train_cfg=ctx.train_cfg,
+                          prune_ratio=prune_ratio, search_epochs=search_epochs, options=dict(ctx.config["options"]),
+                          log_epochs=ctx.log_epochs)
+
+
+def _selector_extra(sel: Any, schema: Any, prune_ratio: float) -> dict[str, Any]:
+    """report.json's keys of a fitted baseline (its ranking, value-level shares, search steps)."""
+    extra = {a.rstrip("_"): np.asarray(getattr(sel, a)).tolist() for a in ("kept_fraction_", "values_remaining_")
+             if hasattr(sel, a)}
+    if sel.stage == "single-stage":
+        extra["ranked_fields"] = [schema.names[i] for i in sel.get_support(prune_ratio)]
+    if hasattr(sel, "search_"):
+        extra["search_steps"] = sel.search_.steps
+    return extra
+
+
+def _rebuild(ctx: _Ctx, keep: Sequence[int], state: dict[str, torch.Tensor]) -> nn.Module:
+    """The model a checkpoint's state belongs to: the backbone on ``keep`` (with its frozen value mask)."""
+    from lightfmp.models import build_model
+    from lightfmp.selection.deep import ValueMask
+
+    sizes = [ctx.data.schema.vocab_sizes[i] for i in keep]
+    model = build_model(ctx.model_name, sizes, ctx.model_cfg)
+    if "gate.mask" in state:  # OptFS / OptEm: the mask is stored already scaled
+        model.gate = ValueMask(sizes, state["gate.mask"].numpy())
+    model.load_state_dict(state)
+    return model
 
 
 def _kept(X: Any, keep: Sequence[int]) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(X)[:, list(keep)])
 
 
-def _count(model: nn.Module) -> int:
-    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+def _pretrain_dict(pre: PretrainResult) -> dict[str, Any]:
+    """A PretrainResult as plain values (checkpoints load with weights_only=True); floats round-trip exactly."""
+    return json.loads(json.dumps(asdict(pre), default=lambda v: v.tolist()))
+
+
+def _pretrain_from(d: dict[str, Any]) -> PretrainResult:
+    return PretrainResult(**{**d, "keep_probability": np.asarray(d["keep_probability"], dtype=np.float64),
+                             "log_alpha": np.asarray(d["log_alpha"], dtype=np.float64)})
+
+
+def save(result: RunResult | LightFMP, out: str | Path, data: Any, report: dict[str, Any] | None = None) -> Path:
+    """Write the run folder of a `RunResult` (or of a fitted `LightFMP`, scored on the data's test split).
+    A frozen value mask (OptFS, OptEm) is folded into the table rows first (exact: z depends on the value
+    only); a per-sample gate (AdaFS, MvFS) cannot be: `runs.write_run` keeps it as gated_model.pt."""
+    from lightfmp.selection.deep import ValueMask
+
+    if isinstance(result, LightFMP):
+        result = _estimator_result(result, _config(result.method, result.model, result.prune_ratio,
+                                                   result.model_config, result.train_config, data, est=result))
+        result.test = result.estimator.evaluate(*data.split("test"))
+    report = report if report is not None else result.report()
+    model = fold_value_mask(result.model) if isinstance(result.model.gate, ValueMask) else result.model
+    source = getattr(data, "dir", None)
+    if source is None:  # in-memory data: no vocabularies to copy
+        import pyarrow as pa
+
+        source = pa.table({"field": pa.array([], pa.string()), "value": pa.array([], pa.string()),
+                           "id": pa.array([], pa.int32())})
+    return runs.write_run(out, report, model.cpu(), result.schema.subset(result.kept), source, result.config)
+
+
+save_run = save  # lightfmp.save_run(est, "runs/my_run", data): the run folder of a fitted LightFMP
 
 
 def fold_value_mask(model: nn.Module) -> nn.Module:
@@ -58,141 +351,3 @@ def fold_value_mask(model: nn.Module) -> nn.Module:
         for table in model.field_tables():
             table.weight.mul_(gate.mask.to(table.weight.device).unsqueeze(1))
     return model
-
-
-def run_method(method: str, data: Any, *, model_name: str = "dnn", model_cfg: Any = None, train_cfg: Any = None,
-               prune_ratio: float = 0.5, pretrain_size: int = 2000, pretrain_cfg: Any = None,
-               search_epochs: int = 2, options: dict[str, Any] | None = None, out: str | Path | None = None,
-               progress: bool = False, train_rows: str = "train", log_epochs: bool = False) -> dict[str, Any]:
-    """Run ``method`` on ``data`` (a PreparedData), return its report (and write ``out`` if given).
-
-    ``train_rows``: the rows No Selection trains on, "train" (the whole training split) or "continued"
-    (train minus D_S); the other methods take only "train" (their searches read the whole split).
-    An automatic batch size (``train_cfg.batch_size`` None, the default) is chosen from those rows
-    (Light-FMP: from its continued-training rows) and recorded in config.json and report.json.
-    ``log_epochs``: one line per search / training epoch on stderr (`lightfmp.train.fit`).
-    """
-    from lightfmp.models.config import ModelConfig
-    from lightfmp.runs.report import make_report
-    from lightfmp.train import TrainConfig, evaluate, fit
-    from lightfmp.selection.deep import build_backbone
-
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if train_rows not in ("train", "continued") or (train_rows == "continued" and method != "none"):
-        raise ValueError(f"train_rows must be 'train' (or 'continued' for method 'none'), got {train_rows!r}")
-    model_cfg = model_cfg or ModelConfig()
-    train_cfg = train_cfg or TrainConfig()
-    schema = data.schema
-    if not method.startswith("lightfmp"):  # Light-FMP chooses from its own (continued) rows
-        train_cfg = train_cfg.resolved(len((data.split("train") if train_rows == "train" else data.continued())[1]))
-    config = {"method": method, "model": model_name, "model_config": model_cfg.to_dict(),
-              "train_config": train_cfg.to_dict(), "prune_ratio": prune_ratio, "options": options or {}}
-    if method in ("autofield", "optfs", "optem"):  # two-stage deep methods: the search length shapes the result
-        config["search_epochs"] = search_epochs
-
-    if method.startswith("lightfmp"):
-        from lightfmp.pruning.lightfmp import LightFMP
-
-        est = LightFMP(model=model_name, prune_ratio=prune_ratio, pretrain_size=pretrain_size,
-                       init="scratch" if method == "lightfmp-scratch" else "pretrained", model_config=model_cfg,
-                       train_config=train_cfg, pretrain_config=pretrain_cfg, seed=train_cfg.seed, progress=progress,
-                       log_epochs=log_epochs)
-        est.fit(data)
-        report = est.report(data)
-        report["method"] = method
-        report.update(stage="two-stage", init=est.init)
-        if out is not None:
-            est.save(out, data, report)
-        return report
-
-    cfg = SelectorConfig(model_name=model_name, model_cfg=model_cfg, train_cfg=train_cfg, prune_ratio=prune_ratio,
-                         search_epochs=search_epochs, options=dict(options or {}), log_epochs=log_epochs)
-    Xtr, ytr = data.split("train") if train_rows == "train" else data.continued()
-    Xva, yva = data.split("valid")
-    Xte, yte = data.split("test")
-    params_before = _count(build_backbone(model_name, schema.vocab_sizes, cfg))
-    extra: dict[str, Any] = {}
-    pt = 0.0
-    if method == "none":
-        keep, scores, stage = list(range(schema.num_fields)), None, "none"
-        t1 = time.perf_counter()
-        model = build_backbone(model_name, schema.vocab_sizes, cfg)
-        fr = fit(model, (Xtr, ytr), (Xva, yva), train_cfg, progress=progress, log_epochs=log_epochs)
-        ct = time.perf_counter() - t1
-    else:
-        sel = SELECTORS[method]()
-        stage = sel.stage
-        t0 = time.perf_counter()
-        sel.fit(data, cfg=cfg)
-        elapsed = time.perf_counter() - t0
-        scores = sel.scores_
-        if stage == "single-stage":
-            keep, model, fr, ct = list(range(schema.num_fields)), sel.model_, sel.fit_result_, elapsed
-            extra["ranked_fields"] = [schema.names[i] for i in sel.get_support(prune_ratio)]
-        else:
-            pt = elapsed
-            keep = sel.get_support(prune_ratio)
-            t1 = time.perf_counter()
-            if hasattr(sel, "retrain_model"):
-                model = sel.retrain_model(data, keep)
-            else:
-                model = build_backbone(model_name, [schema.vocab_sizes[i] for i in keep], cfg)
-            fr = fit(model, (_kept(Xtr, keep), ytr), (_kept(Xva, keep), yva), train_cfg, progress=progress,
-                     phase="retraining", log_epochs=log_epochs)
-            ct = time.perf_counter() - t1
-        for attr in ("kept_fraction_", "values_remaining_"):
-            if hasattr(sel, attr):
-                v = getattr(sel, attr)
-                extra[attr.rstrip("_")] = v.tolist() if isinstance(v, np.ndarray) else v
-        if hasattr(sel, "search_"):
-            extra["search_steps"] = sel.search_.steps
-    test = evaluate(model, _kept(Xte, keep), yte, train_cfg.eval_batch_size, train_cfg.device)
-    extra.update(stage=stage, best_epoch=fr.best_epoch, epochs_run=fr.epochs_run, batch_size=train_cfg.batch_size,
-                 train_split="train" if train_rows == "train" else "train minus D_S")
-    report = make_report(method=method, model=model_name, schema=schema, kept=keep, seed=train_cfg.seed,
-                         auc=test.auc, logloss=test.logloss, val_auc=fr.best_val_auc, train_rows=int(len(ytr)),
-                         params_before=params_before, params_after=_count(model), continued_seconds=ct,
-                         pretrain_seconds=pt, train_samples_per_second=fr.samples_per_second,
-                         inference_seconds=test.seconds, inference_samples_per_second=test.samples_per_second,
-                         prune_ratio=prune_ratio if method != "none" else 0.0,
-                         mask=None if scores is None else list(map(float, scores)), extra=extra)
-    if out is not None:
-        _write(out, report, model, schema.subset(keep), data, config)
-    return report
-
-
-def _write(out: str | Path, report: dict[str, Any], model: nn.Module, schema: Any, data: Any,
-           config: dict[str, Any]) -> Path:
-    from lightfmp.runs.folder import json_safe, write_run
-    from lightfmp.selection.deep import ValueMask
-
-    if isinstance(model.gate, ValueMask):
-        model = fold_value_mask(model)
-    source = getattr(data, "dir", None)
-    if model.gate is None:
-        if source is None:
-            import pyarrow as pa
-
-            source = pa.table({"field": pa.array([], pa.string()), "value": pa.array([], pa.string()),
-                               "id": pa.array([], pa.int32())})
-        return write_run(out, report, model, schema, source, config)
-    # Per-sample gate: no model.pt (predict cannot rebuild it), the gated weights kept for inspection.
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        (tmp / "report.json").write_text(json.dumps(json_safe(report), indent=1, allow_nan=False))
-        (tmp / "config.json").write_text(json.dumps(json_safe(config), indent=1, allow_nan=False))
-        schema.save(tmp / "schema.json")
-        torch.save({"build_args": model.build_args(), "gate": type(model.gate).__name__,
-                    "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}},
-                   tmp / "gated_model.pt")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out

@@ -62,3 +62,18 @@ def movielens_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """MovieLens 100K with user and item side features, label rating >= 4, D_S = 2,000 rows."""
     src = shared_path("movielens_100k")
     return _prepare(tmp_path_factory, "movielens", "movielens", src)
+
+
+# Tests marked by cost: `python -m pytest -q` (the README's command, and CI) runs everything;
+# `python -m pytest -q -m "not slow"` is the edit loop. Slow = end-to-end subprocess runs (torchrun,
+# SIGKILL/resume), bench smoke runs and ONNX export: each takes several seconds or more.
+SLOW_MODULES = ("tests/bench/", "tests/cli/test_distributed_resume.py", "tests/export/",
+                "tests/train/test_allocator.py", "tests/train/test_table_grad_sync.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).resolve().parents[1]
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(root).as_posix()
+        if rel.startswith(SLOW_MODULES):
+            item.add_marker(pytest.mark.slow)

@@ -1,4 +1,5 @@
-"""Imports flow one way: data -> nn -> models -> train/pruning -> selection -> cli (docs/architecture.md)."""
+"""Imports flow one way: data -> nn -> models -> train/pruning -> selection -> experiment (the pipeline) -> cli
+(docs/architecture.md)."""
 import ast
 from pathlib import Path
 
@@ -13,8 +14,8 @@ FORBIDDEN = {
     "models": {"pruning", "train", "selection", "runs", "cli", "report", "experiment"},
     "train": {"pruning", "selection", "cli", "report", "experiment"},
     "runs": {"pruning", "selection", "cli", "report", "experiment"},
-    "pruning": {"selection", "cli", "report", "experiment"},
-    "selection": {"cli", "report"},
+    "pruning": {"selection", "runs", "cli", "report", "experiment"},
+    "selection": {"runs", "cli", "report", "experiment"},
 }
 
 

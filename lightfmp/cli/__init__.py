@@ -91,8 +91,6 @@ def _run(argv: list[str] | None) -> int:
         return _fail(str(exc), 2)
     except NonFiniteLossError as exc:
         return _fail(str(exc), 1)
-    except FloatingPointError as exc:  # a selector's search guard
-        return _fail(f"the search diverged: {exc}; try a lower --lr", 1)
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__, EOFError):  # click turns EOFError into Abort; here it is a truncated file
             return _internal(exc.__cause__)

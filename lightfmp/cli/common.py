@@ -28,7 +28,9 @@ import click
 
 from lightfmp.errors import InputError
 
-MODEL_NAMES = ("dnn", "widedeep", "deepfm", "xdeepfm", "pnn")
+# The registry's names (lightfmp.models.MODELS, checked by tests/pruning/test_plan.py), spelled out so
+# that importing the CLI does not import torch (2-3 s, paid by `prepare` and every --help otherwise).
+MODEL_NAMES = ("dnn", "widedeep", "deepfm", "xdeepfm", "pnn", "dcn")
 FORMATS = ("criteo", "avazu", "movielens", "csv", "parquet", "synthetic")
 
 # (param_decls, click kwargs), applied in this order so that --help lists them in this order.
@@ -178,7 +180,7 @@ def parse_embed_init(text: str) -> float | None:
     return std
 
 
-def open_prepared(args: CommonArgs, pretrain_size: int = 2000) -> Any:
+def open_prepared(args: CommonArgs, pretrain_size: int | None = None) -> Any:
     """The PreparedData for --data, or for --format/--input/--rows (prepared on the fly and cached).
 
     Under torchrun, rank 0 prepares (or finds) the cached folder first and the other ranks open it
@@ -269,7 +271,7 @@ def diverged_keeps_checkpoint(path: Path) -> Iterator[None]:
     except NonFiniteLossError as exc:
         kept = (f"; the last good checkpoint is kept at {path} (resume with --resume)" if path.is_file()
                 else "; no checkpoint was written before it")
-        raise NonFiniteLossError(f"training diverged in {exc}{kept}") from None
+        raise NonFiniteLossError(f"{exc}{kept}") from None
 
 
 def model_config(args: CommonArgs) -> Any:
@@ -280,22 +282,42 @@ def model_config(args: CommonArgs) -> Any:
                        hidden=parse_hidden(args.hidden), dropout=args.dropout)
 
 
-def train_config(args: CommonArgs, rows: int | None = None, **overrides: Any) -> Any:
-    """TrainConfig from the shared options; `overrides` set any other TrainConfig field.
-
-    ``rows``: the training rows; given, an automatic batch size (no --batch-size) is resolved from
-    them (`TrainConfig.resolved`, what `fit` would choose), so config.json and report.json record the
-    number, and the choice is said in one line on stderr (not with --quiet or --json).
-    """
+def train_config(args: CommonArgs, **overrides: Any) -> Any:
+    """TrainConfig from the shared options; `overrides` set any other TrainConfig field. An automatic
+    batch size (no --batch-size) stays None here: the pipeline resolves it from the rows it trains on."""
     from lightfmp.train.config import TrainConfig
 
     gpu = {"tf32": False, "cuda_graphs": False} if args.exact_gpu else {}
-    cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
-                      device=resolve_device(args.device), seed=args.seed, **{**gpu, **overrides})
-    if rows is not None and cfg.batch_size is None:
-        say_batch(cfg, rows, args)
-        cfg = cfg.resolved(rows)
-    return cfg
+    return TrainConfig(lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
+                       device=resolve_device(args.device), seed=args.seed, **{**gpu, **overrides})
+
+
+def run_verb(args: CommonArgs, method: str, default_out: Callable[[Any], str], pretrain_size: int | None = None,
+             **run_kwargs: Any) -> Any:
+    """Every training verb's body: options and --out checked before any work, torchrun joined, the data opened,
+    `lightfmp.experiment.run` with the run folder's checkpoint, the report printed -> (data, RunResult) on rank 0."""
+    from lightfmp.experiment import run
+    from lightfmp.pruning.steps import continued_rows
+
+    mcfg, tcfg = model_config(args), train_config(args)  # bad options fail before data work
+    check_run_out(args.out, args)  # before any work: nothing of the user's is replaced
+    info = start_distributed(args)
+    data = open_prepared(args, pretrain_size=pretrain_size)
+    out = args.out or default_out(data)
+    if args.out is None:
+        check_run_out(out, args)
+    rows = continued_rows(data, range(data.schema.num_fields)) if method == "lightfmp" else data.split("train")[1]
+    say_batch(tcfg, len(rows), args)  # Light-FMP's batch is chosen from train minus D_S
+    ckpt = checkpoint_path(out)
+    with diverged_keeps_checkpoint(ckpt):
+        if pretrain_size is not None:
+            run_kwargs["pretrain_size"] = pretrain_size
+        result = run(method, data, model_name=args.model, model_cfg=mcfg, train_cfg=tcfg, out=out, checkpoint=ckpt,
+                     progress=args.progress, log_epochs=args.log_epochs, **run_kwargs)
+    if not info.is_main:
+        return None
+    emit_report(result.report(), args, out_dir=out)
+    return data, result
 
 
 def say_batch(cfg: Any, rows: int, args: CommonArgs) -> None:

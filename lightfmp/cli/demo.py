@@ -8,7 +8,6 @@ a 2-core CPU.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +46,9 @@ def command(rows: int, model: str, prune_ratio: float, epochs: int, hidden: str,
     import sys
 
     from lightfmp.data.open import open_data
-    from lightfmp.models import ModelConfig, build_model
-    from lightfmp.pruning.lightfmp import LightFMP
-    from lightfmp.runs import count_params, make_report, write_run
-    from lightfmp.train import TrainConfig, evaluate, fit, seed_everything
+    from lightfmp.experiment import run
+    from lightfmp.models import ModelConfig
+    from lightfmp.train import TrainConfig
 
     check_demo_out(Path(out))
     progress = not quiet and sys.stderr.isatty()
@@ -60,29 +58,12 @@ def command(rows: int, model: str, prune_ratio: float, epochs: int, hidden: str,
     tcfg = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size)
     if batch_size is None and not quiet:
         click.echo(tcfg.batch_note(len(data.split("train")[1])), err=True)
-    base_cfg = tcfg.resolved(len(data.split("train")[1]))  # Light-FMP resolves its own, from D - D_S
+    kw = dict(data=data, model_name=model, model_cfg=mcfg, train_cfg=tcfg, progress=progress)
 
     click.echo(f"No Selection: {model} on all {data.schema.num_fields} fields ...", err=True)
-    seed_everything(seed)
-    full = build_model(model, data.schema.vocab_sizes, mcfg)
-    t0 = time.perf_counter()
-    fr = fit(full, data.split("train"), data.split("valid"), base_cfg, progress=progress)
-    tt = time.perf_counter() - t0
-    test = evaluate(full, *data.split("test"), batch_size=tcfg.eval_batch_size)
-    n_params = count_params(full)
-    base = make_report(method="none", model=model, schema=data.schema, kept=range(data.schema.num_fields), seed=seed,
-                       auc=test.auc, logloss=test.logloss, val_auc=fr.best_val_auc, train_rows=len(data.split("train")[1]),
-                       params_before=n_params, params_after=n_params, continued_seconds=tt,
-                       train_samples_per_second=fr.samples_per_second, inference_seconds=test.seconds,
-                       inference_samples_per_second=test.samples_per_second, prune_ratio=0.0)
-    write_run(Path(out) / "no_selection", base, full, data.schema, data.dir,
-              {"method": "none", "model_config": mcfg.to_dict(), "train_config": base_cfg.to_dict()})
-
+    base = run("none", **kw, out=Path(out) / "no_selection").report()
     click.echo(f"Light-FMP: pretrain the mask on D_S, prune tau={prune_ratio:g}, continue training ...", err=True)
-    est = LightFMP(model=model, prune_ratio=prune_ratio, model_config=mcfg, train_config=tcfg, seed=seed,
-                   progress=progress).fit(data)
-    rep = est.report(data)
-    est.save(Path(out) / "lightfmp", data, rep)
+    rep = run("lightfmp", **kw, prune_ratio=prune_ratio, out=Path(out) / "lightfmp").report()
 
     click.echo(_table([base | {"method": "No Selection"}, rep | {"method": "Light-FMP"}]))
     truth = data.truth or {}

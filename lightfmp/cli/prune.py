@@ -2,7 +2,7 @@
 
 Checkpoints (`checkpoint.pt` in the run folder) are written after pruning and after every epoch of
 continued training; `--resume` continues from the last one with the same kept fields. Under torchrun
-the kept fields are decided once and broadcast (`LightFMP.fit`); rank 0 writes the run folder.
+the kept fields are decided once and broadcast (`lightfmp.experiment.run`); rank 0 writes the run folder.
 """
 from __future__ import annotations
 
@@ -47,46 +47,39 @@ def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_step
     """Light-FMP: pretrain the mask on D_S, prune fields and model, continue training."""
     from dataclasses import replace
 
-    from lightfmp.plots import plot_mask_heatmap
-    from lightfmp.pruning.lightfmp import LightFMP, mask_sweep
     from lightfmp.pruning.pretrain import PretrainConfig
-    from lightfmp.train import distributed
 
     args = common.CommonArgs.from_kwargs(kwargs)
-    common.check_run_out(args.out, args)  # before any work: nothing of the user's is replaced
-    info = common.start_distributed(args)
-    data = common.open_prepared(args, pretrain_size=pretrain_size)
     pcfg = PretrainConfig()
     if pretrain_max_steps is not None:
         pcfg = replace(pcfg, max_steps=pretrain_max_steps, min_steps=min(pcfg.min_steps, pretrain_max_steps))
     if rare_min_count is not None:
         pcfg = replace(pcfg, rare_min_count=rare_min_count)
-    est = LightFMP(model=args.model, prune_ratio=prune_ratio, pretrain_size=pretrain_size, init=init,
-                   model_config=common.model_config(args), train_config=common.train_config(args),
-                   pretrain_config=pcfg, seed=args.seed, progress=args.progress and info.is_main,
-                   keep_fields=[f.strip() for f in keep_fields.split(",") if f.strip()], log_epochs=args.log_epochs)
-    common.say_batch(est.train_config, est.continued_row_count(data), args)
     out = args.out or default_out(args.model, prune_ratio, args.seed)
-    if args.out is None:
-        common.check_run_out(out, args)
-    ckpt_path = common.checkpoint_path(out)
-    with common.diverged_keeps_checkpoint(ckpt_path):
-        est.fit(data, checkpoint=ckpt_path, resume=resume)
-    digests = distributed.all_digests(est.model_)
-    if not info.is_main:
-        return
-    report = est.report(data)
-    report["resumed"] = bool(resume)
-    report["distributed"] = {"world_size": info.world, "backend": info.backend, "rank_state_sha1": digests}
-    est.save(out, data, report)
-    if plot:
-        sweep = mask_sweep(data, args.model, SWEEP_RATIOS, est.model_config, pcfg, pretrain_size, args.seed,
-                           est.train_config.device)
-        plot_mask_heatmap(data.schema.names, [r for r, _, _ in sweep], [s for _, s, _ in sweep],
-                          [k for _, _, k in sweep], Path(out) / HEATMAP,
-                          title=f"Light-FMP mask, {args.model} on {data.schema.dataset}")
-    common.emit_report(report, args, out_dir=out)
-    guard = pcfg.rare_min_count
+    done = common.run_verb(args, "lightfmp", lambda data: out, pretrain_size=pretrain_size, prune_ratio=prune_ratio,
+                           pretrain_cfg=pcfg, init=init, resume=resume,
+                           keep_fields=[f.strip() for f in keep_fields.split(",") if f.strip()])
+    if done is not None:  # rank 0
+        data, est = done[0], done[1].estimator
+        if plot:
+            _plot(data, est, Path(out) / HEATMAP)
+        _note_unseen(est)
+
+
+def _plot(data: Any, est: Any, path: Path) -> None:
+    """The mask heatmap (paper Figure 3): pretraining again at each of SWEEP_RATIOS."""
+    from lightfmp.plots import plot_mask_heatmap
+    from lightfmp.pruning.lightfmp import mask_sweep
+
+    sweep = mask_sweep(data, est.model, SWEEP_RATIOS, est.model_config, est.pretrain_config, est.pretrain_size,
+                       est.seed, est.train_config.device)
+    plot_mask_heatmap(data.schema.names, [r for r, _, _ in sweep], [s for _, s, _ in sweep],
+                      [k for _, _, k in sweep], path, title=f"Light-FMP mask, {est.model} on {data.schema.dataset}")
+
+
+def _note_unseen(est: Any) -> None:
+    """One note per pruned field the mask could hardly judge (mostly unknown values inside D_S)."""
+    guard = est.pretrain_config.rare_min_count
     # lowering the guard is a remedy only while there is a guard to lower (1 is off)
     lower = f"--rare-min-count {min(3, guard - 1)} shows the mask more of it, " if guard > 1 else ""
     for name, share in est.unseen_pruned_fields():

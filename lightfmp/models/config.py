@@ -18,7 +18,8 @@ class ModelConfig:
     the 11.5k-row Criteo sample and about 0.0013 on full Criteo). Why 1e-4 is the default: against
     DeepCTR-Torch on the same split (bench/accuracy.py, Criteo and Avazu 10 seeds, MovieLens 3), every
     backbone on every sample is within 0.005 with it; with Xavier, Criteo PNN (-0.0065) and MovieLens
-    xDeepFM (-0.0056, one seed) are not.
+    xDeepFM (-0.0056, one seed) are not. ``cross_layers``: DCN's cross network depth (Wang et al. 2017
+    search 1-6 layers; 3 here, a middle value, not tuned).
     """
 
     embed_dim: int = 10
@@ -28,6 +29,7 @@ class ModelConfig:
     cin_layers: tuple[int, ...] = (100, 100, 100)
     cin_split_half: bool = False
     embed_init_std: float | None = 1e-4
+    cross_layers: int = 3
 
     def __post_init__(self) -> None:
         # Lists (from JSON) become tuples so the config stays hashable and comparable.
@@ -39,6 +41,9 @@ class ModelConfig:
             raise ValueError(f"hidden must hold at least one positive width, got {self.hidden}")
         if not self.cin_layers or min(self.cin_layers) < 1:
             raise ValueError(f"cin_layers must hold at least one positive width, got {self.cin_layers}")
+        if int(self.cross_layers) < 0:
+            raise ValueError(f"cross_layers must be >= 0, got {self.cross_layers}")
+        object.__setattr__(self, "cross_layers", int(self.cross_layers))
         if self.embed_init_std is not None and not float(self.embed_init_std) > 0.0:
             raise ValueError(f"embed_init_std must be > 0 (or None for Xavier), got {self.embed_init_std}")
         if not 0.0 <= float(self.dropout) < 1.0:

@@ -14,11 +14,12 @@ import torch
 from torch import nn
 
 from lightfmp.data.schema import FIRST_VALUE_ID, OOV_ID
-from lightfmp.errors import NonFiniteLossError
 from lightfmp.nn.embedding import FieldTable
 from lightfmp.pruning.gates import GateConfig, HardConcreteGate
 from lightfmp.pruning.lagrangian import LagrangianConstraint
+from lightfmp.train.batching import DeviceBatches
 from lightfmp.train.config import TrainConfig
+from lightfmp.train.loop import LoopState, train_loop
 from lightfmp.train.optim import build_optimizer, embedding_l2, field_tables
 
 
@@ -218,10 +219,10 @@ def pretrain(
         X, y = X[train], y[train]
     Xs = rare_values_to_oov(X, cfg.rare_min_count)  # counts inside the rows trained on
     unknown_share = (Xs == OOV_ID).mean(axis=0).tolist()
-    xt = torch.as_tensor(Xs, dtype=torch.long, device=device)
-    yt = torch.as_tensor(y, device=device)
+    batches = DeviceBatches(Xs, y, cfg.batch_size, device=device)
+    batches.generator = gen  # each pass's order is drawn from the generator the gate's noise uses
     tables = field_tables(model)
-    moved_rows = _rows_moved_by(model, xt)
+    moved_rows = _rows_moved_by(model, batches.X)
     sparse_before = [t.sparse for t in tables]  # build_optimizer flips them; restored at the end
     train_cfg = TrainConfig(lr=cfg.lr, sparse_embeddings=cfg.sparse_embeddings, device=device.type)
     opt = build_optimizer(
@@ -229,36 +230,32 @@ def pretrain(
         extra_param_groups=[{"params": [gate.log_alpha], "lr": cfg.gate_lr}, lag.param_group(cfg.gate_lr)],
     )
     loss_fn = nn.BCEWithLogitsLoss()
-    n = len(xt)
-    steps_per_pass = math.ceil(n / cfg.batch_size)
     history: list[dict] = []
-    step, converged, prev_loss = 0, False, math.inf
+    step, prev_loss, total = 0, math.inf, torch.zeros((), device=device)
     num_pruned = num_pruned_fields(num_fields, cfg.prune_ratio)  # as phase 2
     kept_sets: list[list[int]] = []
     best_loss, best_state, best_step = math.inf, None, 0
-    model.train()
-    while step < cfg.max_steps and not converged:
-        perm = torch.randperm(n, generator=gen).to(device)
-        total = torch.zeros((), device=device)
-        for b in range(steps_per_pass):
-            idx = perm[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            bce = loss_fn(model(xt[idx]), yt[idx])
-            loss = bce + lag(gate.expected_sparsity(), step)
-            l2 = embedding_l2(tables, len(idx)) if cfg.embed_l2 > 0 else None
-            if l2 is not None:
-                loss = loss + cfg.embed_l2 * l2
-            if not bool(torch.isfinite(loss)):  # one sync a step: D_S is tiny, so this costs nothing
-                raise NonFiniteLossError(f"pretraining: the loss is {float(loss.detach())} at step {step + 1} (at most "
-                                         f"{cfg.max_steps}); lower the learning rates or check the inputs")
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            gate.constrain_()
-            total += bce.detach() * len(idx)
-            step += 1
-            if step >= cfg.max_steps:
-                break
-        pass_loss = float(total) / n
+
+    def train_step(batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        nonlocal step
+        xb, yb = batch
+        bce = loss_fn(model(xb), yb)
+        loss = bce + lag(gate.expected_sparsity(), step)
+        l2 = embedding_l2(tables, len(yb)) if cfg.embed_l2 > 0 else None
+        if l2 is not None:
+            loss = loss + cfg.embed_l2 * l2
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        gate.constrain_()
+        total.add_(bce.detach() * len(yb))
+        step += 1
+        return loss
+
+    def pass_end(st: LoopState) -> None:
+        nonlocal prev_loss, best_loss, best_state, best_step
+        pass_loss = float(total) / batches.num_rows
+        total.zero_()
         s_hat = float(gate.expected_sparsity().detach())
         kept = sorted(gate.binary_mask(num_pruned).nonzero().flatten().tolist())
         kept_sets.append(kept)
@@ -274,8 +271,11 @@ def pretrain(
         stable = len(kept_sets) > cfg.stable_passes and all(k == kept for k in kept_sets[-cfg.stable_passes - 1:])
         on_target = abs(s_hat - cfg.prune_ratio) <= cfg.tolerance
         past_warmup = step >= max(cfg.min_steps, cfg.warmup_steps)
-        converged = (settled or stable) and on_target and past_warmup
+        st.stop = (settled or stable) and on_target and past_warmup  # converged
         prev_loss = pass_loss
+
+    converged = train_loop(train_step, batches, model, phase="pretraining", device=device, max_steps=cfg.max_steps,
+                           epochs=math.ceil(cfg.max_steps / len(batches)), on_epoch_end=pass_end).stop
     if best_state is not None:
         _restore(model, best_state, moved_rows)  # the gate is not in it: it keeps its final log_alpha
     for t, flag in zip(tables, sparse_before):

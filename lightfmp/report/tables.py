@@ -103,7 +103,7 @@ def _cell_n(stats: tuple[float, float, int], n: int, digits: int = 4) -> str:
 
 
 def _whole_split(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Leave out No Selection runs trained on train minus D_S (``run_method(train_rows="continued")``):
+    """Leave out No Selection runs trained on train minus D_S (``experiment.run(train_rows="continued")``):
     the tables compare with No Selection on the whole training split, as the paper does."""
     return [r for r in reports if r.get("train_split", "train") == "train"]
 

@@ -9,8 +9,7 @@ from typing import Any
 
 _EXPORTS = {
     "Run": "lightfmp.runs.folder", "load_run": "lightfmp.runs.folder", "write_run": "lightfmp.runs.folder",
-    "REQUIRED_KEYS": "lightfmp.runs.report", "count_params": "lightfmp.runs.report",
-    "make_report": "lightfmp.runs.report",
+    "REQUIRED_KEYS": "lightfmp.runs.report", "make_report": "lightfmp.runs.report",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -34,6 +34,7 @@ from lightfmp.data.schema import Schema
 from lightfmp.errors import InputError
 
 REPORT, MODEL, SCHEMA, VOCAB, CONFIG = "report.json", "model.pt", "schema.json", "vocab.parquet", "config.json"
+GATED = "gated_model.pt"
 
 
 @dataclass
@@ -109,13 +110,13 @@ def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, sch
 
     Args:
         report: from `make_report`.
-        model: the compact model, without a gate (a gate's mask must be baked in by pruning first).
+        model: the compact model; one with a per-sample gate (AdaFS, MvFS: not foldable) is written as
+            gated_model.pt without model.pt and vocab.parquet, so `predict` refuses it with one line.
         schema: the schema of the model's input columns (kept fields only).
         data_dir_or_vocab: the prepared data folder, a vocab.parquet path, or a pyarrow table.
         config: the resolved configuration (JSON-serialisable).
     """
-    if getattr(model, "gate", None) is not None:
-        raise ValueError("write_run needs the compact model without a gate: prune the fields first")
+    gate = getattr(model, "gate", None)
     build_args = model.build_args()
     vocab_sizes = build_args.get("vocab_sizes") if isinstance(build_args, dict) else None
     if vocab_sizes is not None and list(vocab_sizes) != schema.vocab_sizes:
@@ -127,9 +128,12 @@ def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, sch
     try:
         (tmp / REPORT).write_text(json.dumps(json_safe(report), indent=1, allow_nan=False))
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        torch.save({"build_args": build_args, "state_dict": state}, tmp / MODEL)
+        if gate is None:
+            torch.save({"build_args": build_args, "state_dict": state}, tmp / MODEL)
+            pq.write_table(_kept_vocab(data_dir_or_vocab, schema.names), tmp / VOCAB)
+        else:
+            torch.save({"build_args": build_args, "gate": type(gate).__name__, "state_dict": state}, tmp / GATED)
         schema.save(tmp / SCHEMA)
-        pq.write_table(_kept_vocab(data_dir_or_vocab, schema.names), tmp / VOCAB)
         (tmp / CONFIG).write_text(json.dumps(json_safe(config), indent=1, allow_nan=False))
         old = None
         if out.exists():

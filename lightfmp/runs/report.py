@@ -6,6 +6,7 @@ Time keys (seconds, wall clock, device-synchronised):
 - total_seconds: pretrain_seconds + continued_seconds unless the caller measured it end to end.
 - inference_seconds / inference_samples_per_second: the test split's forward passes only.
 - train_samples_per_second: pure training throughput of the final model (validation excluded).
+One caller: `lightfmp.experiment.RunResult.report()`; parameters: `lightfmp.pruning.steps.count_params`.
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
 import lightfmp
 from lightfmp.data.schema import Schema
@@ -24,15 +24,6 @@ REQUIRED_KEYS = ("method", "model", "dataset", "seed", "prune_ratio", "pretrain_
                  "pretrain_seconds", "continued_seconds", "total_seconds", "inference_seconds",
                  "train_samples_per_second", "inference_samples_per_second", "params_before",
                  "params_after", "versions")
-
-
-def count_params(model: nn.Module) -> int:
-    """Number of trainable parameters (shared tensors counted once)."""
-    seen: dict[int, int] = {}
-    for p in model.parameters():
-        if p.requires_grad:
-            seen[id(p)] = p.numel()
-    return int(sum(seen.values()))
 
 
 def versions() -> dict[str, str]:

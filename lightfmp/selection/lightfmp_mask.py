@@ -4,7 +4,7 @@
 hard-concrete gate trained on D_S under the Lagrangian of Eq. 4-5); ``scores_`` are P(z_f > 0), whose
 order is that of log_alpha, so `get_support` keeps the same fields Light-FMP's own pruning keeps
 (both round tau*m halves up). The full method (pruning the pretrained model and continuing on D - D_S)
-is `LightFMP.fit`, which `lightfmp.experiment` calls for the "lightfmp" rows; this wrapper serves
+is `LightFMP.fit`, which `lightfmp.experiment.run` drives phase by phase for the "lightfmp" rows; this wrapper serves
 the mask heatmap and code that wants Light-FMP's ranking beside the baselines'.
 Options: ``pretrain_size`` (2000), ``pretrain_config`` (a PretrainConfig; default the paper's).
 """

@@ -1,11 +1,11 @@
-"""The search-phase loop shared by the two-stage deep selectors (AutoField, OptFS, OptEm).
+"""The search phase shared by the two-stage deep selectors (AutoField, OptFS, OptEm).
 
-A plain mini-batch loop over the training split with the backbone's own optimizer
-(`lightfmp.train.optim.build_optimizer`: dense Adam + SparseAdam for the tables, as in `fit`), BCE on
-logits plus the embedding L2 of `fit` plus a method's regulariser. It has hooks a method needs and
-`fit` has not: a callback after every step (AutoField's validation-batch gate update, temperature
-schedules) and after every epoch (OptFS's rewind checkpoint). No validation pass, no early stopping:
-each paper searches for a fixed number of epochs. Its time is pure training time, as `fit` measures.
+`lightfmp.train.loop.train_loop` over the training split with the backbone's own optimizer
+(`lightfmp.train.optim.build_optimizer`: dense Adam + SparseAdam for the tables, as in `fit`), `fit`'s
+loss (BCE on logits + embedding L2) plus a method's regulariser, and a method's hooks after every
+step (AutoField's validation-batch gate update, temperature schedules) and every epoch (OptFS's
+rewind checkpoint). No validation pass, no early stopping: each paper searches for a fixed number of
+epochs. Its time is pure training time, as `fit` measures.
 """
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 
 from lightfmp.timing import Stopwatch
 from lightfmp.train.batching import DeviceBatches
 from lightfmp.train.config import TrainConfig
-from lightfmp.train.optim import build_optimizer, embedding_l2, field_tables
+from lightfmp.train.loop import LoopState, train_loop, train_step
+from lightfmp.train.optim import build_optimizer, field_tables
 from lightfmp.train.trainer import epoch_line, seed_everything
 
 
@@ -57,44 +57,26 @@ def search(model: nn.Module, train: tuple[Any, Any], cfg: TrainConfig, epochs: i
     finally:
         for p, f in zip(frozen, flags):
             p.requires_grad_(f)
-    tables = model.field_tables() if hasattr(model, "field_tables") else []
     batches = DeviceBatches(train[0], train[1], cfg.batch_size, device=cfg.device, seed=cfg.seed)
-    sw = Stopwatch(cfg.device)
-    step, losses = 0, []
+    sizes = [cfg.batch_size] * (len(batches) - 1) + [batches.num_rows - cfg.batch_size * (len(batches) - 1)]
+    sw, losses = Stopwatch(cfg.device), []
+
+    def epoch_end(st: LoopState) -> None:
+        losses.append(sum(v * b for v, b in zip(st.losses.tolist(), sizes)) / max(batches.num_rows, 1))
+        if after_epoch is not None:
+            after_epoch(st.epoch)
+        if log_epochs:
+            print(epoch_line(phase, st.epoch, epochs, losses[-1], None, time.perf_counter() - st.began),
+                  file=sys.stderr, flush=True)
+
     try:
-        with sw.time():
-            for epoch in range(1, epochs + 1):
-                t_epoch = time.perf_counter()
-                model.train()
-                total, n = 0.0, 0
-                for xb, yb in batches:
-                    loss = nn.functional.binary_cross_entropy_with_logits(model(xb), yb)
-                    if cfg.embed_l2 > 0 and tables:
-                        l2 = embedding_l2(tables, xb.shape[0])
-                        if l2 is not None:
-                            loss = loss + cfg.embed_l2 * l2
-                    if extra_loss is not None:
-                        loss = loss + extra_loss()
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(f"search loss is {loss.item()} at epoch {epoch}, step {step + 1}")
-                    opt.zero_grad()
-                    loss.backward()
-                    opt.step()
-                    step += 1
-                    total += float(loss.detach()) * xb.shape[0]
-                    n += xb.shape[0]
-                    if after_step is not None:
-                        after_step(step)
-                losses.append(total / max(n, 1))
-                if after_epoch is not None:
-                    after_epoch(epoch)
-                if log_epochs:
-                    print(epoch_line(phase, epoch, epochs, losses[-1], None, time.perf_counter() - t_epoch),
-                          file=sys.stderr, flush=True)
+        st = train_loop(train_step(model, opt, embed_l2=cfg.embed_l2, extra_loss=extra_loss), batches, model,
+                        phase=phase, epochs=epochs, device=cfg.device, on_epoch_end=epoch_end, stopwatch=sw,
+                        on_step=None if after_step is None else lambda st: after_step(st.step))
     finally:
         for t, flag in zip(field_tables(model), sparse_before):
             t.sparse = flag
-    return SearchLog(steps=step, seconds=sw.seconds, losses=losses)
+    return SearchLog(steps=st.step, seconds=sw.seconds, losses=losses)
 
 
 def value_frequencies(X: np.ndarray, vocab_sizes: Sequence[int]) -> np.ndarray:

@@ -87,8 +87,24 @@ def load_checkpoint(path: str | Path, identity: dict[str, Any]) -> dict[str, Any
     if ckpt.get("version") != VERSION:
         raise CheckpointError(f"checkpoint version {ckpt.get('version')} is not {VERSION}", path)
     identity, theirs = plain(identity), ckpt.get("identity", {})
-    diff = [k for k in sorted(set(identity) | set(theirs)) if identity.get(k) != theirs.get(k)]
+    mine, saved = _flat(identity), _flat(theirs)
+    diff = [k for k in sorted(set(mine) | set(saved)) if mine.get(k) != saved.get(k)]
     if diff:
-        shown = "; ".join(f"{k}: {identity.get(k)!r} now, {theirs.get(k)!r} in the checkpoint" for k in diff[:3])
+        shown = "; ".join(f"{k}: {_short(mine.get(k))} now, {_short(saved.get(k))} in the checkpoint" for k in diff[:3])
         raise CheckpointError(f"written by a different run ({shown}); resume with the same options", path)
     return ckpt
+
+
+def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys, so a refusal names the one option that differs, not a whole config."""
+    if not isinstance(d, dict):
+        return {prefix.rstrip("."): d}
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."

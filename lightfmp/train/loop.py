@@ -1,14 +1,16 @@
-"""One training epoch and one evaluation pass: plain functions, no state of their own.
+"""The one training loop (`train_loop`) that `fit`, the selectors' search and Light-FMP's pretraining
+run, and one evaluation pass: plain functions, no state of their own.
 
-`train_epoch` never synchronises with the device per step on CUDA: each step's loss is written into a
+The loop never synchronises with the device per step on CUDA: each step's loss is written into a
 preallocated device vector, and the NaN/inf check reads it every `check_every` steps (every step on
 CPU, where reading is free), so a bad loss is still reported with its exact epoch and step.
 """
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -44,11 +46,6 @@ class EpochResult:
     seconds: float         # pure training time (device-synchronised)
 
 
-def show_progress(progress: bool) -> bool:
-    """Progress bars only when asked for and stderr is a terminal."""
-    return bool(progress) and sys.stderr.isatty()
-
-
 def step_loss(model: nn.Module, xb: Tensor, yb: Tensor, tables: list, embed_l2: float,
               extra_loss: Callable[[], Tensor] | None = None) -> Tensor:
     """A training step's loss: BCE on logits + embedding L2 on the rows looked up + `extra_loss()`."""
@@ -62,58 +59,100 @@ def step_loss(model: nn.Module, xb: Tensor, yb: Tensor, tables: list, embed_l2: 
     return loss
 
 
-def train_epoch(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], optimizer: CompositeOptimizer, *,
-                epoch: int, embed_l2: float = 0.0, extra_loss: Callable[[], Tensor] | None = None,
-                progress: bool = False, stopwatch: Stopwatch | None = None, phase: str = "training",
-                after_backward: Callable[[], None] | None = None, graphed: GraphedStep | None = None) -> EpochResult:
-    """Train `model` for one pass over `batches` with BCE on logits (+ embedding L2 + `extra_loss()`).
+@dataclass
+class LoopState:
+    """What `train_loop` hands its callbacks; a callback that sets `stop` ends the run there."""
 
-    `batches` is a `DeviceBatches` or `StreamBatches` (anything with `__len__`, `device` and `num_rows`);
-    `model` may be a DDP wrapper. `after_backward` runs between backward and the optimizer step (the
-    sparse table-gradient all-reduce of data-parallel runs). `graphed` (CUDA) replays a captured step
-    for the full batches it serves (`lightfmp.train.cuda_graph`); the others run eagerly.
-    Raises NonFiniteLossError naming the phase, epoch and step (1-based) of the first NaN/inf loss.
+    phase: str
+    epoch: int = 0
+    step: int = 0                 # steps run in this phase, over all epochs
+    losses: Tensor | None = None  # this epoch's step losses (on the device), up to its last step
+    seconds: float = 0.0          # this epoch's time on the stopwatch (set before on_epoch_end)
+    began: float = 0.0            # time.perf_counter() when this epoch began
+    stop: bool = False
+
+
+Callback = Callable[[LoopState], None]
+
+
+def train_loop(step: Callable[[Any], Tensor], batches: Any, model: nn.Module, *, phase: str, epochs: int,
+               device: str | torch.device, first_epoch: int = 1, max_steps: int | None = None,
+               on_step: Callback | None = None, on_epoch_end: Callback | None = None,
+               stopwatch: Stopwatch | None = None, progress: bool = False) -> LoopState:
+    """Run `step(batch) -> loss` (forward, backward, update) over `batches` (re-iterable, `len` steps
+    each time) for epochs `first_epoch`..`epochs`, at most `max_steps` steps in all, `model` in training
+    mode from each epoch's start. The stopwatch times the steps and `on_step`, not `on_epoch_end`.
+    Raises NonFiniteLossError at the first NaN/inf loss.
     """
-    model.train()
-    tables = l2_tables(getattr(model, "module", model)) if embed_l2 > 0 else []
-    device = batches.device
-    sw = stopwatch or Stopwatch(device)
-    start_seconds = sw.seconds
-    steps = len(batches)
-    losses = torch.zeros(steps, device=device)
+    steps, sw = len(batches), stopwatch or Stopwatch(device)
+    state = LoopState(phase, step=(first_epoch - 1) * steps)
     check_every = 1 if str(device) == "cpu" else 50
-    checked = 0
-    bar = tqdm(total=steps, desc=f"epoch {epoch}", file=sys.stderr, leave=False, disable=not show_progress(progress))
+    for state.epoch in range(first_epoch, epochs + 1):
+        state.losses, state.began, before, done = torch.zeros(steps, device=device), time.perf_counter(), sw.seconds, 0
+        model.train()
+        bar = tqdm(total=steps, desc=f"epoch {state.epoch}", file=sys.stderr, leave=False,
+                   disable=not (progress and sys.stderr.isatty()))  # bars only on a terminal
+        with sw.time():
+            for batch in batches:
+                state.losses[done] = step(batch).detach()
+                done += 1
+                state.step += 1
+                if done % check_every == 0:
+                    _check_finite(state, done - check_every, done)
+                if on_step is not None:
+                    on_step(state)
+                bar.update(1)
+                if state.stop or state.step == max_steps:
+                    break
+            _check_finite(state, done - done % check_every, done)
+        bar.close()
+        state.losses, state.seconds = state.losses[:done], sw.seconds - before
+        if on_epoch_end is not None:
+            on_epoch_end(state)
+        if state.stop or state.step == max_steps:
+            break
+    return state
 
-    def check(upto: int) -> None:
-        window = losses[checked:upto]
-        bad = ~torch.isfinite(window)
-        if bool(bad.any()):
-            step = checked + int(bad.nonzero()[0, 0]) + 1
-            raise NonFiniteLossError(f"{phase}: the loss is {window[step - checked - 1].item()} at epoch {epoch}, "
-                                     f"step {step} of {steps}; lower the learning rate or check the inputs")
 
-    with sw.time():
-        for step, (xb, yb) in enumerate(batches):
-            if graphed is not None and graphed.serves(xb):
-                losses[step] = graphed(xb, yb)
-                eager = None
-            else:
-                eager = step_loss(model, xb, yb, tables, embed_l2, extra_loss)
-                losses[step] = eager.detach()
-            if (step + 1) % check_every == 0:
-                check(step + 1)
-                checked = step + 1
-            if eager is not None:
-                optimizer.zero_grad()
-                eager.backward()
-                if after_backward is not None:
-                    after_backward()
-                optimizer.step()
-            bar.update(1)
-        check(steps)
-    bar.close()
-    return EpochResult(loss=float(losses.mean()), samples=batches.num_rows, seconds=sw.seconds - start_seconds)
+def _check_finite(st: LoopState, lo: int, hi: int) -> None:
+    """The one divergence error, for the first NaN/inf among this epoch's steps lo+1..hi (the last one run)."""
+    bad = ~torch.isfinite(st.losses[lo:hi])
+    if bool(bad.any()):
+        at = lo + int(bad.nonzero()[0, 0]) + 1
+        raise NonFiniteLossError(f"{st.phase}: the loss is {st.losses[at - 1].item()} at step {st.step - hi + at} "
+                                 f"(epoch {st.epoch}, step {at} of {len(st.losses)}); the run diverged: lower the "
+                                 "learning rate or check the inputs")
+
+
+def train_step(model: nn.Module, optimizer: CompositeOptimizer, *, embed_l2: float = 0.0,
+               extra_loss: Callable[[], Tensor] | None = None, after_backward: Callable[[], None] | None = None,
+               graphed: GraphedStep | None = None) -> Callable[[tuple[Tensor, Tensor]], Tensor]:
+    """`fit`'s step: `step_loss`, backward, `after_backward` (data-parallel runs' table-gradient all-reduce),
+    update; `graphed` (CUDA) replays a captured step for the full batches it serves (`lightfmp.train.cuda_graph`)."""
+    tables = l2_tables(getattr(model, "module", model)) if embed_l2 > 0 else []
+
+    def step(batch: tuple[Tensor, Tensor]) -> Tensor:
+        xb, yb = batch
+        if graphed is not None and graphed.serves(xb):
+            return graphed(xb, yb)
+        loss = step_loss(model, xb, yb, tables, embed_l2, extra_loss)
+        optimizer.zero_grad()
+        loss.backward()
+        if after_backward is not None:
+            after_backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def train_epoch(model: nn.Module, batches: Any, optimizer: CompositeOptimizer, *, epoch: int,
+                progress: bool = False, stopwatch: Stopwatch | None = None, phase: str = "training",
+                **step_kw: Any) -> EpochResult:
+    """One `train_loop` epoch of `train_step(model, optimizer, **step_kw)` over `DeviceBatches` or `StreamBatches`."""
+    st = train_loop(train_step(model, optimizer, **step_kw), batches, model, phase=phase, epochs=epoch,
+                    first_epoch=epoch, device=batches.device, stopwatch=stopwatch, progress=progress)
+    return EpochResult(loss=float(st.losses.mean()), samples=batches.num_rows, seconds=st.seconds)
 
 
 @torch.no_grad()

@@ -43,7 +43,7 @@ from lightfmp.train.batching import DeviceBatches
 from lightfmp.train.checkpoint import capture_rng, restore_rng
 from lightfmp.train.config import TrainConfig
 from lightfmp.train.cuda_graph import GraphedStep, graph_applies
-from lightfmp.train.loop import evaluate_rows, step_loss, train_epoch
+from lightfmp.train.loop import LoopState, evaluate_rows, step_loss, train_loop, train_step
 from lightfmp.train.optim import build_optimizer, field_tables, l2_tables
 from lightfmp.train.rows import Rows
 from lightfmp.train.streaming import StreamBatches
@@ -189,48 +189,51 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
         train_sw.seconds, eval_sw.seconds = resume["train_seconds"], resume["eval_seconds"]
         elapsed_before, stopped = resume["elapsed_seconds"], resume["stopped"]
         first_epoch = int(resume["epoch"]) + 1
+
+    def epoch_end(st: LoopState) -> None:
+        nonlocal best_key, best_epoch, best_state, best_auc, best_ll, since_best, stopped
+        loss, samples = float(st.losses.mean()), batches.num_rows * info.world
+        row: dict[str, float] = {"epoch": st.epoch, "loss": loss, "seconds": st.seconds,
+                                 "samples_per_second": throughput(samples, st.seconds)}
+        if valid_rows is None:
+            best_epoch = st.epoch
+        else:
+            before = eval_sw.seconds
+            with eval_sw.time():
+                res = evaluate_rows(model, valid_rows, cfg.eval_batch_size, device)
+            row.update(val_auc=res.auc, val_logloss=res.logloss, val_seconds=eval_sw.seconds - before)
+            key = (res.auc, -res.logloss) if by_auc else (-res.logloss,)  # ties on AUC: lower logloss wins
+            if key > best_key:
+                best_key, best_epoch, best_auc, best_ll = key, st.epoch, res.auc, res.logloss
+                best_state = _state_copy(model)
+                since_best = 0
+            else:
+                since_best += 1
+                st.stop = stopped = since_best >= cfg.patience
+        row["samples"] = samples
+        history.append(row)
+        if log_epochs and info.is_main:
+            print(epoch_line(phase, st.epoch, cfg.epochs, loss, row.get("val_auc"), time.perf_counter() - st.began),
+                  file=sys.stderr, flush=True)
+        if on_epoch_end is not None:
+            on_epoch_end({
+                "epoch": st.epoch, "model": _state_copy(model), "optimizer": optimizer.state_dict(),
+                "batch_generator": distributed.all_objects(batches.generator.get_state()), "rng": capture_rng(),
+                "history": history, "best_key": list(best_key), "best_epoch": best_epoch,
+                "best_state": best_state, "best_val_auc": best_auc, "best_val_logloss": best_ll,
+                "since_best": since_best, "stopped": stopped, "train_seconds": train_sw.seconds,
+                "eval_seconds": eval_sw.seconds,
+                "elapsed_seconds": elapsed_before + time.perf_counter() - t_start})
+
     tf32_before = torch.backends.cuda.matmul.allow_tf32
     try:
         if cfg.tf32 and str(device).startswith("cuda"):
             torch.backends.cuda.matmul.allow_tf32 = True
-        for epoch in range(first_epoch, cfg.epochs + 1):
-            if stopped:
-                break
-            t_epoch = time.perf_counter()
-            ep = train_epoch(net, batches, optimizer, epoch=epoch, embed_l2=cfg.embed_l2, extra_loss=extra_loss,
-                             progress=progress and info.is_main, stopwatch=train_sw, phase=phase,
-                             after_backward=sync, graphed=graphed)
-            row: dict[str, float] = {"epoch": epoch, "loss": ep.loss, "seconds": ep.seconds,
-                                     "samples_per_second": throughput(ep.samples * info.world, ep.seconds)}
-            if valid_rows is None:
-                best_epoch = epoch
-            else:
-                before = eval_sw.seconds
-                with eval_sw.time():
-                    res = evaluate_rows(model, valid_rows, cfg.eval_batch_size, device)
-                row.update(val_auc=res.auc, val_logloss=res.logloss, val_seconds=eval_sw.seconds - before)
-                key = (res.auc, -res.logloss) if by_auc else (-res.logloss,)  # ties on AUC: lower logloss wins
-                if key > best_key:
-                    best_key, best_epoch, best_auc, best_ll = key, epoch, res.auc, res.logloss
-                    best_state = _state_copy(model)
-                    since_best = 0
-                else:
-                    since_best += 1
-                    stopped = since_best >= cfg.patience
-            row["samples"] = ep.samples * info.world
-            history.append(row)
-            if log_epochs and info.is_main:
-                print(epoch_line(phase, epoch, cfg.epochs, ep.loss, row.get("val_auc"),
-                                 time.perf_counter() - t_epoch), file=sys.stderr, flush=True)
-            if on_epoch_end is not None:
-                on_epoch_end({
-                    "epoch": epoch, "model": _state_copy(model), "optimizer": optimizer.state_dict(),
-                    "batch_generator": distributed.all_objects(batches.generator.get_state()), "rng": capture_rng(),
-                    "history": history, "best_key": list(best_key), "best_epoch": best_epoch,
-                    "best_state": best_state, "best_val_auc": best_auc, "best_val_logloss": best_ll,
-                    "since_best": since_best, "stopped": stopped, "train_seconds": train_sw.seconds,
-                    "eval_seconds": eval_sw.seconds,
-                    "elapsed_seconds": elapsed_before + time.perf_counter() - t_start})
+        if not stopped:
+            step = train_step(net, optimizer, embed_l2=cfg.embed_l2, extra_loss=extra_loss, after_backward=sync,
+                              graphed=graphed)
+            train_loop(step, batches, net, phase=phase, epochs=cfg.epochs, first_epoch=first_epoch, device=device,
+                       on_epoch_end=epoch_end, stopwatch=train_sw, progress=progress and info.is_main)
         if best_state is not None:
             model.load_state_dict(best_state)
     finally:

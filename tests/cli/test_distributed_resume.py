@@ -63,44 +63,49 @@ def test_two_ranks_end_identical_and_match_one_process(data, tmp_path):
     assert one["distributed"]["world_size"] == 1
 
 
-def test_light_fmp_under_torchrun_keeps_the_same_fields(data, tmp_path):
-    _lightfmp("prune", "--data", data, "--out", tmp_path / "one", *SMALL)
-    _lightfmp("prune", "--data", data, "--out", tmp_path / "two", *SMALL, torchrun=2)
+@pytest.mark.parametrize("verb", ["prune", "select --method lasso"])
+def test_light_fmp_and_a_selector_under_torchrun_keep_the_same_fields(data, tmp_path, verb):
+    _lightfmp(*verb.split(), "--data", data, "--out", tmp_path / "one", *SMALL)
+    _lightfmp(*verb.split(), "--data", data, "--out", tmp_path / "two", *SMALL, torchrun=2)
     one, two = _report(tmp_path / "one"), _report(tmp_path / "two")
     assert one["fields_kept"] == two["fields_kept"]
     assert len(set(two["distributed"]["rank_state_sha1"])) == 1
     assert abs(one["auc"] - two["auc"]) <= 0.005, (one["auc"], two["auc"])
 
 
-def _wait_for_epoch(ckpt: Path, proc: subprocess.Popen, epoch: int) -> None:
+def _wait_for_epoch(ckpt: Path, proc: subprocess.Popen, epoch: int, phase: str = "continued") -> None:
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if ckpt.is_file():
             state = torch.load(ckpt, weights_only=True)
-            if state["phase"] == "continued" and state["trainer"]["epoch"] >= epoch:
+            if state["phase"] == phase and state["trainer"]["epoch"] >= epoch:
                 return
         time.sleep(0.05)
     raise AssertionError(f"no epoch-{epoch} checkpoint appeared (exit {proc.poll()})")
 
 
-def test_sigkilled_prune_resumes_to_the_same_result(data, tmp_path):
-    _lightfmp("prune", "--data", data, "--out", tmp_path / "whole", *SMALL)
+@pytest.mark.parametrize("verb,phase", [("prune", "continued"), ("select --method lasso", "retraining")])
+def test_sigkilled_run_resumes_to_the_same_result(data, tmp_path, verb, phase):
+    """prune and select checkpoint after choosing their fields and per epoch; --resume skips the choice."""
+    verb = verb.split()
+    _lightfmp(*verb, "--data", data, "--out", tmp_path / "whole", *SMALL)
     run = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "lightfmp", "prune", "--data", str(data), "--out", str(run),
+    proc = subprocess.Popen([sys.executable, "-m", "lightfmp", *verb, "--data", str(data), "--out", str(run),
                              *SMALL], env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for_epoch(run / "checkpoint.pt", proc, 1)
+        _wait_for_epoch(run / "checkpoint.pt", proc, 1, phase)
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
     finally:
         proc.kill()
     assert proc.returncode == -signal.SIGKILL and not (run / "report.json").exists()
-    _lightfmp("prune", "--data", data, "--out", run, *SMALL, "--resume")
+    _lightfmp(*verb, "--data", data, "--out", run, *SMALL, "--resume")
     whole, resumed = _report(tmp_path / "whole"), _report(run)
     assert resumed["resumed"] and resumed["fields_kept"] == whole["fields_kept"]
     assert abs(resumed["auc"] - whole["auc"]) <= 0.002, (resumed["auc"], whole["auc"])
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]
     assert not (run / "checkpoint.pt").exists()  # the finished run folder replaced it
+    assert resumed["pretrain_seconds"] > 0  # the choice's time, from the checkpoint
 
 
 def test_corrupt_or_mismatched_checkpoint_is_refused(data, tmp_path):

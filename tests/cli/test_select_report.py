@@ -31,14 +31,14 @@ def _run(argv, capsys):
 
 def test_select_writes_run_and_report_prints_both_tables(tiny_data, tmp_path, capsys):
     from lightfmp.data.dataset import PreparedData
-    from lightfmp.experiment import run_method
+    from lightfmp.experiment import run
     from lightfmp.models.config import ModelConfig
     from lightfmp.train import TrainConfig
 
     runs = tmp_path / "runs"
     # the No Selection partner, through the same experiment code the verbs use
-    run_method("none", PreparedData.load(tiny_data), model_cfg=ModelConfig(embed_dim=4, hidden=(16,)),
-               train_cfg=TrainConfig(epochs=1, batch_size=512), out=runs / "none")
+    run("none", PreparedData.load(tiny_data), model_cfg=ModelConfig(embed_dim=4, hidden=(16,)),
+        train_cfg=TrainConfig(epochs=1, batch_size=512), out=runs / "none")
     code, cap = _run(["select", "--method", "lasso", "--data", str(tiny_data), "--out", str(runs / "lasso"),
                       "--json", *SMALL], capsys)
     assert code in (0, None)
@@ -47,6 +47,10 @@ def test_select_writes_run_and_report_prints_both_tables(tiny_data, tmp_path, ca
     rep = json.loads((runs / "lasso" / "report.json").read_text())
     assert rep["method"] == "lasso" and rep["pretrain_seconds"] > 0 and 0 <= rep["auc"] <= 1
     assert (runs / "lasso" / "model.pt").is_file()
+    # one config.json shape: the shared keys in every run folder, the method's own added
+    shared = {"method", "model", "seed", "prune_ratio", "model_config", "train_config", "options", "data"}
+    for name in ("none", "lasso"):
+        assert shared <= set(json.loads((runs / name / "config.json").read_text()))
     code, cap = _run(["report", str(runs / "none"), str(runs / "lasso"), "--plot", str(tmp_path / "figs")], capsys)
     assert code in (0, None)
     out = cap.out
@@ -81,19 +85,19 @@ def test_select_unknown_method_exits_2(tmp_path):
 
 def test_no_selection_on_train_minus_pretrain_rows(tiny_data):
     from lightfmp.data.dataset import PreparedData
-    from lightfmp.experiment import run_method
+    from lightfmp.experiment import run
     from lightfmp.models.config import ModelConfig
     from lightfmp.train import TrainConfig
 
     data = PreparedData.load(tiny_data)
     kw = dict(model_cfg=ModelConfig(embed_dim=4, hidden=(16,)), train_cfg=TrainConfig(epochs=1, batch_size=512))
     n_train, n_pre = len(data.split("train")[1]), len(data.pretrain_index)
-    whole = run_method("none", data, **kw)
-    minus = run_method("none", data, train_rows="continued", **kw)
+    whole = run("none", data, **kw).report()
+    minus = run("none", data, train_rows="continued", **kw).report()
     assert whole["train_rows"] == n_train and whole["train_split"] == "train"
     assert minus["train_rows"] == n_train - n_pre and minus["train_split"] == "train minus D_S"
     with pytest.raises(ValueError, match="train_rows"):
-        run_method("lasso", data, train_rows="continued", **kw)
+        run("lasso", data, train_rows="continued", **kw)
     # the report tables compare with No Selection on the whole split only
     from lightfmp.report.tables import table2_data
 

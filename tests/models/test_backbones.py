@@ -135,3 +135,21 @@ def test_field_tables_and_deepcopy_after_training_forward():
     m(_ids())
     assert m.embedding.last_sq.shape == () and m.embedding.last_sq.requires_grad
     copy.deepcopy(m)
+
+
+def test_dcn_cross_network_is_dcn_v1():
+    # x_{l+1} = x_0 * (w_l^T x_l) + b_l + x_l (Wang et al. 2017, eq. 3), x_L and the MLP read by one head
+    torch.manual_seed(4)
+    m = build_model("dcn", VOCAB, ModelConfig(embed_dim=4, hidden=(8,), cross_layers=2)).eval()
+    with torch.no_grad():
+        for layer in m.cross.layers:
+            layer.bias.normal_()
+    assert [n for n, _ in m.cross.named_buffers()] == ["layers.0.scalar_bias", "layers.1.scalar_bias"]
+    assert all(float(layer.scalar_bias) == 0.0 for layer in m.cross.layers)
+    x = _ids(8)
+    x0 = m.embedding(x).flatten(1)
+    xl = x0
+    for layer in m.cross.layers:
+        xl = x0 * (xl @ layer.weight).unsqueeze(1) + layer.bias + xl
+    want = m.head(torch.cat([xl, m.mlp(x0)], dim=1)).squeeze(-1)
+    torch.testing.assert_close(m(x), want)

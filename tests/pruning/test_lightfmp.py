@@ -7,8 +7,9 @@ from lightfmp.data.dataset import PreparedData
 from lightfmp.data.schema import OOV_ID
 from lightfmp.models import ModelConfig
 from lightfmp.pruning.gates import FixedMask
-from lightfmp.pruning.lightfmp import LightFMP, count_parameters, num_pruned_fields
+from lightfmp.pruning.lightfmp import LightFMP, count_params, num_pruned_fields
 from lightfmp.pruning.pretrain import rare_values_to_oov
+from lightfmp.pruning.steps import cut
 from lightfmp.train import TrainConfig
 
 SMALL = ModelConfig(embed_dim=8, hidden=(64, 32))
@@ -51,7 +52,7 @@ def test_pretraining_reaches_target_and_prunes_exactly(fitted, synth):
     # kept = the highest mask scores
     scores = np.array([fitted.mask_scores_[n] for n in synth.schema.names])
     assert scores[fitted.support_].min() >= np.delete(scores, fitted.support_).max()
-    assert fitted.params_after_ < fitted.params_before_ == count_parameters(fitted.pretrained_model_)
+    assert fitted.params_after_ < fitted.params_before_ == count_params(fitted.pretrained_model_)
     t = fitted.timings_
     assert t["total_seconds"] == pytest.approx(t["pretrain_seconds"] + t["continued_seconds"])
 
@@ -68,6 +69,13 @@ def test_compact_model_predicts_from_kept_fields_only(fitted, synth):
     assert np.allclose(fitted.predict_proba(X2), p_full)
     with pytest.raises(ValueError):
         fitted.predict_proba(X2[:, :3])
+
+
+def test_a_selector_in_the_scikit_learn_sense(fitted, synth):
+    X = np.asarray(synth.split("test")[0][:50])
+    assert fitted.get_support() == fitted.support_
+    assert fitted.get_support(indices=False).sum() == len(fitted.support_)
+    assert np.array_equal(fitted.transform(X), X[:, fitted.support_])
 
 
 @pytest.mark.parametrize("tau", [0.25, 0.75])
@@ -89,10 +97,9 @@ def test_pretrained_init_copies_weights_and_scratch_does_not(synth):
     full.eval()
     with torch.no_grad():
         ref = full(x)
-        full.gate = None
-        adapted = est.compact_model(full, keep).eval()(x[:, keep])
-        est.init = "scratch"
-        scratch = est.compact_model(full, keep).eval()(x[:, keep])
+        adapted = cut(full, keep, "pretrained", "dnn", SMALL, seed=2).eval()(x[:, keep])
+        assert full.gate is None  # M_P has no masking layer
+        scratch = cut(full, keep, "scratch", "dnn", SMALL, seed=2).eval()(x[:, keep])
     assert torch.allclose(adapted, ref, atol=1e-5)  # domain-adapted: M_P = M_T under the binary mask
     assert not torch.allclose(scratch, ref, atol=1e-3)
 
@@ -128,7 +135,7 @@ def test_keep_fields_are_kept_and_the_count_still_follows_tau(synth):
     scores = np.array([est.mask_scores_[n] for n in names])
     dropped = [i for i in range(len(names)) if names[i] in est.pruned_fields_]
     assert scores[others].min() >= scores[dropped].max()  # the rest is still the mask's choice
-    assert est.report(synth)["keep_fields"] == pair and est.config()["keep_fields"] == pair
+    assert est.report_extra()["keep_fields"] == pair and est.config()["keep_fields"] == pair
 
 
 def test_bad_keep_fields_fail_before_training(synth):

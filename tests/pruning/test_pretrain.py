@@ -1,9 +1,11 @@
 """Phase 1 (paper Section 2.3, Algorithm 1): the held-out choice of the backbone weights and the
 mask-stability convergence test of ``lightfmp.pruning.pretrain``."""
 import numpy as np
+import pytest
 import torch
 from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
+from lightfmp.errors import NonFiniteLossError
 from lightfmp.models import ModelConfig, build_model
 from lightfmp.pruning.pretrain import PretrainConfig, pretrain
 
@@ -101,3 +103,15 @@ def test_unknown_share_is_what_pretraining_read_as_oov():
     cfg = PretrainConfig(prune_ratio=0.34, max_steps=4, min_steps=1, warmup_steps=1, holdout=0.0, rare_min_count=5)
     _, res = pretrain(model, X, y, cfg, seed=0)
     assert np.allclose(res.unknown_share, [1.0, 0.1, 0.0])
+
+
+def test_max_steps_ends_mid_pass_and_a_bad_loss_names_its_pass():
+    """Pretraining runs the shared training loop: `max_steps` cuts a pass short, and the one divergence
+    error names the step, the pass (epoch) and its step."""
+    X, y = _noise(600, 0)  # 570 rows trained on after the 5% held out: 9 steps of 64 a pass
+    cfg = PretrainConfig(batch_size=64, max_steps=12, min_steps=1, warmup_steps=1, rare_min_count=1)
+    _, res = pretrain(build_model("dnn", [V] * 4), X, y, cfg, seed=0)
+    assert (res.steps, res.converged, [h["step"] for h in res.history]) == (12, False, [9, 12])
+    y[:] = np.nan
+    with pytest.raises(NonFiniteLossError, match=r"^pretraining: the loss is nan at step 1 \(epoch 1, step 1 of 9\)"):
+        pretrain(build_model("dnn", [V] * 4), X, y, cfg, seed=0)

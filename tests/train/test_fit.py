@@ -8,7 +8,7 @@ from lightfmp.train import EvalResult, NonFiniteLossError, TrainConfig, evaluate
 from lightfmp.train.batching import DeviceBatches
 from lightfmp.train.optim import build_optimizer
 
-from conftest import TinyCTR
+from tests.train.conftest import TinyCTR
 
 
 @pytest.mark.parametrize("sparse", [True, False])

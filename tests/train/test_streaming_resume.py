@@ -10,7 +10,7 @@ from lightfmp.train.rows import Rows
 from lightfmp.train.streaming import StreamBatches
 from lightfmp.train.trainer import make_batches
 
-from conftest import TinyCTR
+from tests.train.conftest import TinyCTR
 
 
 def _rows(n=1000, f=4, exclude=None, columns=None):
