@@ -312,6 +312,8 @@ def run_verb(args: CommonArgs, method: str, default_out: Callable[[Any], str], p
     with diverged_keeps_checkpoint(ckpt):
         if pretrain_size is not None:
             run_kwargs["pretrain_size"] = pretrain_size
+        elif method == "lightfmp":  # no --pretrain-size: the D_S the data holds, at most the paper's 2,000
+            run_kwargs["pretrain_size"] = min(2000, len(data.pretrain_index))
         result = run(method, data, model_name=args.model, model_cfg=mcfg, train_cfg=tcfg, out=out, checkpoint=ckpt,
                      progress=args.progress, log_epochs=args.log_epochs, **run_kwargs)
     if not info.is_main:

@@ -26,8 +26,9 @@ def default_out(model: str, prune_ratio: float, seed: int) -> str:
 @common.resume_option
 @click.option("--prune-ratio", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.5, show_default=True,
               help="tau: fraction of fields removed (round(tau * m) fields).")
-@click.option("--pretrain-size", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="Rows of the pretraining subset D_S.")
+@click.option("--pretrain-size", type=click.IntRange(min=1), default=None,
+              help="Rows of the pretraining subset D_S (default: 2000, or the D_S the data holds when smaller: "
+                   "half the training rows below 4,000).")
 @click.option("--init", "init", type=click.Choice(["pretrained", "scratch"]), default="pretrained",
               show_default=True, help="Compact model from the pretrained weights, or freshly initialised (ablation).")
 @click.option("--pretrain-max-steps", type=click.IntRange(min=1), default=None,
@@ -42,7 +43,7 @@ def default_out(model: str, prune_ratio: float, seed: int) -> str:
 @click.option("--plot", is_flag=True,
               help=f"Also pretrain at tau = {', '.join(f'{r:g}' for r in SWEEP_RATIOS)} and draw {HEATMAP} "
                    "(paper Figure 3) into the run folder; it marks the mask's own choice, without --keep-fields.")
-def command(prune_ratio: float, pretrain_size: int, init: str, pretrain_max_steps: int | None,
+def command(prune_ratio: float, pretrain_size: int | None, init: str, pretrain_max_steps: int | None,
             rare_min_count: int | None, keep_fields: str, plot: bool, resume: bool, **kwargs: Any) -> None:
     """Light-FMP: pretrain the mask on D_S, prune fields and model, continue training."""
     from dataclasses import replace
