@@ -157,6 +157,7 @@ def test_training_verbs_take_table_column_roles(tmp_path, monkeypatch, capsys):
     """`train --format csv` prepares on the fly with --label/--categorical/--numeric, as `prepare` does;
     without --label the error names the option the verb now takes."""
     monkeypatch.setenv("LIGHTFMP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # the default run folder, runs/..., lands here, not in the repository
     raw = _roles_csv(tmp_path)
     code, _, err = _run(["train", "--format", "csv", "--input", str(raw), "--epochs", "1", "--quiet"], capsys)
     assert code == 2 and "expected --label COLUMN" in err and "'y'" in err
