@@ -28,7 +28,6 @@ import gzip
 import shutil
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 

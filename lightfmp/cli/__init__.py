@@ -68,7 +68,7 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    code = _run(argv)
+    code = exit_status(argv)
     dist = sys.modules.get("lightfmp.train.distributed")
     if dist is not None and dist.joined:
         # A torchrun worker has left its group (`distributed.shutdown`); skip the interpreter's
@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(code)
 
 
-def _run(argv: list[str] | None) -> int:
-    """Run one verb; the process exit status (module docstring)."""
+def exit_status(argv: list[str] | None) -> int:
+    """Run one verb and return its exit status (module docstring) instead of exiting: `main` exits with
+    it; tests and programs that embed the CLI call this."""
     try:
         cli.main(args=argv, prog_name="lightfmp", standalone_mode=False)
     except InputError as exc:

@@ -296,6 +296,7 @@ def run_verb(args: CommonArgs, method: str, default_out: Callable[[Any], str], p
              **run_kwargs: Any) -> Any:
     """Every training verb's body: options and --out checked before any work, torchrun joined, the data opened,
     `lightfmp.experiment.run` with the run folder's checkpoint, the report printed -> (data, RunResult) on rank 0."""
+    from lightfmp.data.split import DEFAULT_PRETRAIN_SIZE
     from lightfmp.experiment import run
     from lightfmp.pruning.steps import continued_rows
 
@@ -308,12 +309,10 @@ def run_verb(args: CommonArgs, method: str, default_out: Callable[[Any], str], p
         check_run_out(out, args)
     rows = continued_rows(data, range(data.schema.num_fields)) if method == "lightfmp" else data.split("train")[1]
     say_batch(tcfg, len(rows), args)  # Light-FMP's batch is chosen from train minus D_S
+    if method == "lightfmp":  # no --pretrain-size: the D_S the data holds, at most the paper's 2,000
+        run_kwargs["pretrain_size"] = pretrain_size or min(DEFAULT_PRETRAIN_SIZE, len(data.pretrain_index))
     ckpt = checkpoint_path(out)
     with diverged_keeps_checkpoint(ckpt):
-        if pretrain_size is not None:
-            run_kwargs["pretrain_size"] = pretrain_size
-        elif method == "lightfmp":  # no --pretrain-size: the D_S the data holds, at most the paper's 2,000
-            run_kwargs["pretrain_size"] = min(2000, len(data.pretrain_index))
         result = run(method, data, model_name=args.model, model_cfg=mcfg, train_cfg=tcfg, out=out, checkpoint=ckpt,
                      progress=args.progress, log_epochs=args.log_epochs, **run_kwargs)
     if not info.is_main:

@@ -24,9 +24,7 @@ as a run folder is.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -175,10 +173,9 @@ def _write(run: Any, out: Path, to: str) -> dict[str, Any]:
     from lightfmp.export import trace
 
     program = trace.export_program(run.model)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    from lightfmp.runs.folder import atomic_folder
+
+    with atomic_folder(out) as tmp:
         model_file = tmp / MODEL_FILES[to]
         if to == "onnx":
             trace.save_onnx(program, model_file)
@@ -189,16 +186,6 @@ def _write(run: Any, out: Path, to: str) -> dict[str, Any]:
         manifest = _manifest(run, to, model_file)
         manifest["check"] = _check(run, tmp, manifest)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        old = None
-        if out.exists():
-            old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 

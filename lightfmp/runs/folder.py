@@ -20,9 +20,10 @@ import math
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -122,10 +123,7 @@ def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, sch
     if vocab_sizes is not None and list(vocab_sizes) != schema.vocab_sizes:
         raise ValueError(f"model vocab sizes {list(vocab_sizes)} do not match the schema's {schema.vocab_sizes}")
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with atomic_folder(out) as tmp:
         (tmp / REPORT).write_text(json.dumps(json_safe(report), indent=1, allow_nan=False))
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         if gate is None:
@@ -135,6 +133,18 @@ def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, sch
             torch.save({"build_args": build_args, "gate": type(gate).__name__, "state_dict": state}, tmp / GATED)
         schema.save(tmp / SCHEMA)
         (tmp / CONFIG).write_text(json.dumps(json_safe(config), indent=1, allow_nan=False))
+    return out
+
+
+@contextmanager
+def atomic_folder(out: Path) -> Iterator[Path]:
+    """A hidden sibling folder to fill; renamed to ``out`` (replacing it) only when the block succeeds,
+    removed when it fails, so ``out`` is never half-written. Run folders and export bundles use it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
         old = None
         if out.exists():
             old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
@@ -145,7 +155,6 @@ def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, sch
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
 
 
 def load_run(run_dir: str | Path) -> Run:

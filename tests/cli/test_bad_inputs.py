@@ -2,7 +2,6 @@
 nothing of the user's lost. One row per case: (name, make argv, exit status, message fragments)."""
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from lightfmp.cli import main
+from lightfmp.cli import exit_status
 from lightfmp.data.synthetic import write_criteo_tsv
 
 TINY = ["--hidden", "8", "--epochs", "1", "--batch-size", "512", "--quiet"]
@@ -232,12 +231,7 @@ def shared(tmp_path_factory) -> Ctx:
     return Ctx(tmp=root, data=data, run=run, raw=raw)
 
 
-def main_code(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+main_code = exit_status  # the exit status `lightfmp` would end with, without exiting
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:

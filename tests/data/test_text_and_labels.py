@@ -5,7 +5,6 @@ Every bad input is one line (``lightfmp: error: ...``, exit 2) and leaves nothin
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lightfmp.cli import main
+from lightfmp.cli import exit_status
 from lightfmp.data.dataset import PreparedData
 from lightfmp.data.prepare import prepare
 from lightfmp.data.schema import Schema
@@ -26,11 +25,7 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 def _run(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
+    code = exit_status(args)
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -404,7 +399,6 @@ def test_encode_rows_avazu_and_movielens(tmp_path):
 
 def test_gzip_input_is_read_directly_and_equals_the_plain_file(tmp_path):
     """gzip is recognised by its magic bytes, whatever the file's name, for every text format."""
-    import gzip
 
     import numpy as np
 

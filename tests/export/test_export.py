@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
-from lightfmp.cli import main  # noqa: E402
+from lightfmp.cli import exit_status  # noqa: E402
 from lightfmp.export import Bundle, export_run  # noqa: E402
 from lightfmp.export.engines import OrtEngine, TorchEngine, for_run, score  # noqa: E402
 from lightfmp.export.trace import onnx_ops  # noqa: E402
@@ -25,12 +25,7 @@ BACKBONES = ["dnn", "widedeep", "deepfm", "xdeepfm", "pnn"]
 TOL = 1e-5
 
 
-def _code(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+_code = exit_status
 
 
 def _one_line(err: str) -> str:

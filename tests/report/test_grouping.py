@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lightfmp.cli import main
+from lightfmp.cli import exit_status, main
 from lightfmp.report.grouping import method_of, settings, split_rows
 from lightfmp.report.tables import load_reports, table2, table2_data
 
@@ -32,12 +32,7 @@ def _write(root, name, method="lightfmp", seed=0, auc=0.70, epochs=5, dataset="c
 
 
 def _cli(argv, capsys):
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code or 0
-    return code, capsys.readouterr()
+    return exit_status(argv), capsys.readouterr()
 
 
 def test_seeds_of_one_configuration_average(tmp_path):

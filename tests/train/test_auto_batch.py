@@ -2,7 +2,6 @@
 import json
 import re
 
-import numpy as np
 import pytest
 
 from lightfmp.train import TrainConfig, fit
@@ -58,13 +57,9 @@ def test_search_resolves_the_batch_and_logs(capsys):
 
 
 def run_cli(argv, capsys):
-    from lightfmp.cli import main
+    from lightfmp.cli import exit_status
 
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = exc.code
+    code = exit_status(argv)
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from lightfmp.data.arrow import to_numpy, valid_mask
-from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, check_labels, dictionary_block, integer_block
+from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, dictionary_block, integer_block
 from lightfmp.data.sources.csvfiles import CsvFilesSource
 from lightfmp.data.sources.csvstream import CsvLayout, duplicates, first_line, short
 from lightfmp.errors import InputError
@@ -98,9 +98,7 @@ class AvazuSource(CsvFilesSource):
 
     def block_of(self, batch: pa.Table | pa.RecordBatch, wanted: Sequence[FieldInfo], path: Path, line: int) -> Block:
         """A Block of parsed columns (typed as ``types()``): the label if present, each wanted field."""
-        labels = None
-        if "click" in batch.column_names:
-            labels = check_labels(batch.column("click"), path, line, "click", self.label_map, self.missing_labels_ok)
+        labels = self.labels_of(batch, "click", path, line)
         out: dict[str, FieldBlock] = {}
         if any(f.name in TIME_FIELDS for f in wanted):
             col = batch.column("hour")

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lightfmp.data.arrow import to_numpy, valid_mask
-from lightfmp.data.schema import CATEGORICAL, NUMERIC
+from lightfmp.data.schema import CATEGORICAL
 from lightfmp.data.sources.csvstream import short
 from lightfmp.errors import InputError
 

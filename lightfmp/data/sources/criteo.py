@@ -21,7 +21,7 @@ import pyarrow as pa
 from lightfmp.data.arrow import to_numpy, valid_mask
 from lightfmp.data.bucketing import log2_bucket
 from lightfmp.data.schema import CATEGORICAL, NUMERIC
-from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, check_labels, dictionary_block, integer_block
+from lightfmp.data.sources.base import Block, FieldBlock, FieldInfo, dictionary_block, integer_block
 from lightfmp.data.sources.csvfiles import CsvFilesSource
 from lightfmp.data.sources.csvstream import CsvLayout, first_line
 from lightfmp.errors import InputError
@@ -100,7 +100,5 @@ class CriteoSource(CsvFilesSource):
 
     def block_of(self, batch: pa.Table | pa.RecordBatch, wanted: Sequence[FieldInfo], path: Path, line: int) -> Block:
         """A Block of parsed columns (typed as ``types()``): the label if present, each wanted field."""
-        labels = None
-        if "label" in batch.column_names:
-            labels = check_labels(batch.column("label"), path, line, "label", self.label_map, self.missing_labels_ok)
+        labels = self.labels_of(batch, "label", path, line)
         return Block(path, line, labels, criteo_block(batch, wanted), batch.num_rows)

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import pyarrow as pa
 
-from lightfmp.data.sources.base import Source, parse_label_map
+from lightfmp.data.sources.base import Source, check_labels, parse_label_map
 from lightfmp.data.sources.csvstream import CsvLayout, stream_csv
 from lightfmp.data.sources.files import data_files
 
@@ -36,6 +36,12 @@ class CsvFilesSource(Source):
     @property
     def options(self) -> dict[str, Any]:
         return {"label_map": self.label_map} if self.label_map else {}
+
+    def labels_of(self, batch: pa.Table | pa.RecordBatch, column: str, path: Path, line: int) -> Any:
+        """The checked 0/1 labels of ``column`` (``--label-map`` applied), or None when the batch has none."""
+        if column not in batch.column_names:
+            return None
+        return check_labels(batch.column(column), path, line, column, self.label_map, self.missing_labels_ok)
 
     @staticmethod
     @abstractmethod
