@@ -90,7 +90,7 @@ def mlp_flops_per_sample(widths: Sequence[int]) -> float:
 
 def embed_init_arg(text: str) -> float | None:
     """argparse type for --embed-init: a std, or 'xavier' (None), as `lightfmp train --embed-init`."""
-    from lightfmp.cli.common import parse_embed_init
+    from lightfmp.models.config import parse_embed_init
     from lightfmp.errors import InputError
 
     try:

@@ -79,14 +79,13 @@ def cli_args(seed: int, epochs: int | None):
 
 def train_default_dnn(data, seed: int, epochs: int | None) -> dict:
     """`lightfmp train`'s training on ``data``: returns test AUC, validation AUC and the batch size used."""
-    from lightfmp.cli import common
     from lightfmp.models import build_model
     from lightfmp.train import evaluate, fit, seed_everything
 
     args = cli_args(seed, epochs)
-    mcfg = common.model_config(args)
+    mcfg = args.model_cfg
     train, valid = data.split("train"), data.split("valid")
-    tcfg = common.train_config(args).resolved(len(train[1]))  # what `train` resolves
+    tcfg = args.train_cfg.resolved(len(train[1]))  # what `train` resolves
     seed_everything(args.seed)
     model = build_model(args.model, data.schema.vocab_sizes, mcfg)
     res = fit(model, train, valid, tcfg, progress=False, phase="training")

@@ -134,6 +134,10 @@ def run(method: str, data: Any, *, model_name: str = "dnn", model_cfg: ModelConf
     if train_rows not in ("train", "continued") or (train_rows == "continued" and method != "none"):
         raise ValueError(f"train_rows must be 'train' (or 'continued' for method 'none'), got {train_rows!r}")
     model_cfg, train_cfg = model_cfg or ModelConfig(), train_cfg or TrainConfig()
+    if options and method in SELECTORS:
+        SELECTORS[method](**options)  # an unknown hyper-parameter is refused before any work
+    elif options:
+        raise ValueError(f"options: method {method!r} takes no hyper-parameters here")
     est = None
     if method.startswith("lightfmp"):
         est = LightFMP(model=model_name, prune_ratio=prune_ratio, pretrain_size=pretrain_size,
@@ -248,7 +252,7 @@ def _run_selector(ctx: _Ctx, prune_ratio: float, search_epochs: int) -> RunResul
         keep, scores, pt, stage, extra = list(s["keep"]), list(s["scores"]), float(s["seconds"]), s["stage"], s["extra"]
         model, state = _rebuild(ctx, keep, ckpt["model"]), ckpt.get("trainer")
     else:
-        sel = SELECTORS[method]()
+        sel = SELECTORS[method](**ctx.config["options"])
         t0 = time.perf_counter()
         sel.fit(data, cfg=cfg)
         pt, stage, scores = time.perf_counter() - t0, sel.stage, [float(v) for v in sel.scores_]
@@ -277,8 +281,7 @@ def _run_selector(ctx: _Ctx, prune_ratio: float, search_epochs: int) -> RunResul
 
 def _selector_cfg(ctx: _Ctx, prune_ratio: float = 0.5, search_epochs: int = 2) -> SelectorConfig:
     return SelectorConfig(model_name=ctx.model_name, model_cfg=ctx.model_cfg, train_cfg=ctx.train_cfg,
-                          prune_ratio=prune_ratio, search_epochs=search_epochs, options=dict(ctx.config["options"]),
-                          log_epochs=ctx.log_epochs)
+                          prune_ratio=prune_ratio, search_epochs=search_epochs, log_epochs=ctx.log_epochs)
 
 
 def _selector_extra(sel: Any, schema: Any, prune_ratio: float) -> dict[str, Any]:

@@ -20,109 +20,128 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import click
 
+from lightfmp.data.spec import DataSpec, names
 from lightfmp.errors import InputError
+from lightfmp.knobs import field_types, flagged, split_settings, with_overrides
+from lightfmp.models import MODEL_NAMES
+from lightfmp.models.config import ModelConfig
+from lightfmp.train.config import TrainConfig
 
-# The registry's names (lightfmp.models.MODELS, checked by tests/pruning/test_plan.py), spelled out so
-# that importing the CLI does not import torch (2-3 s, paid by `prepare` and every --help otherwise).
-MODEL_NAMES = ("dnn", "widedeep", "deepfm", "xdeepfm", "pnn", "dcn")
-FORMATS = ("criteo", "avazu", "movielens", "csv", "parquet", "synthetic")
+# The data, model and training options are the flagged fields of DataSpec, ModelConfig and TrainConfig
+# (`lightfmp.knobs`): their defaults and help live there. Every other field is set with --set.
+SECTIONS = {"data": DataSpec, "model": ModelConfig, "train": TrainConfig}
 
-# (param_decls, click kwargs), applied in this order so that --help lists them in this order.
-_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (("--data",), dict(type=click.Path(file_okay=False), default=None,
-                        help="Prepared data folder (from `lightfmp prepare`).")),
-    (("--format", "fmt"), dict(type=click.Choice(FORMATS), default=None,
-                               help="Raw format, prepared on the fly and cached (instead of --data).")),
-    (("--input",), dict(type=click.Path(), default=None, help="Raw input file or folder for --format.")),
-    (("--rows",), dict(type=click.IntRange(min=1), default=None,
-                       help="Rows to generate (synthetic) or read at most (raw formats).")),
-    (("--label",), dict(type=str, default=None,
-                        help="csv/parquet with --format: the label column (default label or click).")),
-    (("--categorical",), dict(type=str, default=None,
-                              help="csv/parquet with --format: comma-separated categorical columns.")),
-    (("--numeric",), dict(type=str, default=None,
-                          help="csv/parquet with --format: comma-separated numeric columns (bucketed).")),
-    (("--drop",), dict(type=str, default=None,
-                       help="csv/parquet with --format: comma-separated columns that are not fields (row ids).")),
-    (("--delimiter",), dict(type=str, default=None,
-                            help="csv with --format: the column delimiter (default: detected from the header).")),
-    (("--label-map",), dict(type=str, default=None,
-                            help="With --format: raw label values to 0/1, e.g. yes=1,no=0.")),
+_RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--model",), dict(type=click.Choice(MODEL_NAMES), default="dnn", show_default=True, help="Backbone.")),
-    (("--embed-dim",), dict(type=click.IntRange(min=1), default=10, show_default=True,
-                            help="Embedding dimension per field (the paper uses 64 on MovieLens).")),
-    (("--embed-init",), dict(type=str, default="1e-4", show_default=True,
-                             help="Embedding init: the std of N(0, std^2), or 'xavier' (Xavier-uniform "
-                                  "over the table, as the OptFS code).")),
-    (("--hidden",), dict(type=str, default="400,400,200", show_default=True,
-                         help="MLP hidden sizes, comma-separated.")),
-    (("--dropout",), dict(type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0, show_default=True)),
     (("--out",), dict(type=click.Path(), default=None, help="Run folder to write (replaced on success).")),
-    (("--seed",), dict(type=int, default=0, show_default=True, help="Training seed (the split is fixed).")),
-    (("--device",), dict(type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)),
     (("--exact-gpu",), dict(is_flag=True, help="On cuda: plain float32 matmuls and eager steps "
                                                 "(no TF32, no CUDA graphs), e.g. to compare with a CPU run.")),
-    (("--epochs",), dict(type=click.IntRange(min=1), default=10, show_default=True)),
-    (("--patience",), dict(type=click.IntRange(min=0), default=2, show_default=True,
-                           help="Early stopping patience on validation AUC.")),
-    (("--batch-size",), dict(type=click.IntRange(min=1), default=None, show_default="auto",
-                             help="Training batch. Default: chosen from the training rows, about 200 steps an "
-                                  "epoch (the power of two nearest rows/200, within 32..4096): the paper's 4096 "
-                                  "from ~580k rows up, e.g. 32 for 6,400 rows, 512 for 80,000.")),
-    (("--lr",), dict(type=click.FloatRange(min=0.0, min_open=True), default=1e-3, show_default=True)),
+    (("--set", "settings"), dict(multiple=True, metavar="SECTION.NAME=VALUE",
+                                 help="Any other setting of the data, model or train config (repeatable), e.g. "
+                                      "--set train.embed_l2=1e-4 --set model.batch_norm=true.")),
     (("--json", "as_json"), dict(is_flag=True, help="Print the report as JSON on stdout.")),
     (("--quiet",), dict(is_flag=True, help="No progress bars.")),
 ]
-_KEYS = ("data", "fmt", "input", "rows", "label", "categorical", "numeric", "drop", "delimiter", "label_map", "model", "embed_dim", "embed_init",
-         "hidden", "dropout", "out", "seed", "device", "exact_gpu", "epochs", "patience", "batch_size", "lr", "as_json", "quiet")
+
+
+def _dest(section: str, name: str) -> str:
+    return f"{section}__{name}"
+
+
+def _click_type(tp: Any, f: Any) -> Any:
+    kw = dict(f.metadata["click"])
+    if "choices" in kw:
+        return click.Choice(kw.pop("choices"))
+    if kw.pop("path", False):
+        return click.Path()
+    if f.metadata.get("parse") is not None:
+        return str
+    base = tp if tp in (int, float, str) else next(a for a in typing.get_args(tp) if a in (int, float, str))
+    if kw:
+        return (click.IntRange if base is int else click.FloatRange)(**kw)
+    return base
+
+
+def _config_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """One click option per flagged config field, named, typed, defaulted and explained by the field."""
+    out = []
+    for section, cls in SECTIONS.items():
+        types_ = field_types(cls)
+        for f in flagged(cls):
+            show = f.metadata["show"]
+            if f.default is None:  # None means "chosen for you": shown as its word, e.g. auto
+                kw: dict[str, Any] = dict(default=None, show_default=show or False)
+            else:  # the field's default, in its text form where it has one
+                kw = dict(default=show if f.metadata.get("parse") is not None else f.default, show_default=True)
+            kw["help"] = f.metadata["help"]
+            tp = _click_type(types_[f.name], f)
+            if tp is not None:
+                kw["type"] = tp
+            out.append(((f.metadata["flag"], _dest(section, f.name)), kw))
+    return out
 
 
 def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """Decorate a click command with every shared training option (see module docstring)."""
-    for decls, kw in reversed(_OPTIONS):
+    """Decorate a click command with the data, model and training options and the run options."""
+    opts = _config_options()
+    opts.insert(next(i for i, (d, _) in enumerate(opts) if d[1].startswith("model__")), _RUN_OPTIONS[0])
+    for decls, kw in reversed(opts + _RUN_OPTIONS[1:]):
         f = click.option(*decls, **kw)(f)
     return f
 
 
+def _build(cls: type, given: dict[str, Any], settings: dict[str, str], section: str) -> Any:
+    """``cls()`` with the given flags (parsed by the field where it has a text form) and ``--set`` values."""
+    parsed = {}
+    for f in flagged(cls):
+        v = given.get(f.name)
+        if v is not None:
+            parsed[f.name] = f.metadata["parse"](v) if f.metadata.get("parse") is not None else v
+    try:
+        cfg = cls(**parsed)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return with_overrides(cfg, settings, section) if settings else cfg
+
+
 @dataclass(frozen=True)
 class CommonArgs:
-    """The shared options, parsed. `from_kwargs` removes them from the verb's kwargs."""
+    """The shared options, parsed into their configs. `from_kwargs` removes them from the verb's kwargs;
+    ``extra`` holds --set values of sections the verb itself reads (e.g. prune's ``pretrain``)."""
 
-    data: str | None
-    fmt: str | None
-    input: str | None
-    rows: int | None
-    label: str | None
-    categorical: str | None
-    numeric: str | None
-    drop: str | None
-    delimiter: str | None
-    label_map: str | None
+    spec: DataSpec
     model: str
-    embed_dim: int
-    embed_init: str
-    hidden: str
-    dropout: float
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
     out: str | None
-    seed: int
-    device: str
-    exact_gpu: bool
-    epochs: int
-    patience: int
-    batch_size: int | None
-    lr: float
     as_json: bool
     quiet: bool
+    extra: dict[str, dict[str, str]]
 
     @classmethod
-    def from_kwargs(cls, kwargs: dict[str, Any]) -> "CommonArgs":
-        return cls(**{k: kwargs.pop(k) for k in _KEYS})
+    def from_kwargs(cls, kwargs: dict[str, Any], extra_sections: tuple[str, ...] = ()) -> "CommonArgs":
+        given: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
+        for key in [k for k in kwargs if "__" in k and k.split("__")[0] in SECTIONS]:
+            section, name = key.split("__", 1)
+            given[section][name] = kwargs.pop(key)
+        settings = split_settings(kwargs.pop("settings"), (*SECTIONS, *extra_sections))
+        exact_gpu = kwargs.pop("exact_gpu")
+        cfgs = {s: _build(c, given[s], settings[s], s) for s, c in SECTIONS.items()}
+        if exact_gpu:
+            cfgs["train"] = replace(cfgs["train"], tf32=False, cuda_graphs=False)
+        return cls(cfgs["data"], kwargs.pop("model"), cfgs["model"], cfgs["train"], kwargs.pop("out"),
+                   kwargs.pop("as_json"), kwargs.pop("quiet"), {s: settings[s] for s in extra_sections})
+
+    @property
+    def seed(self) -> int:
+        return self.train_cfg.seed
 
     @property
     def progress(self) -> bool:
@@ -152,59 +171,29 @@ def resolve_device(device: str) -> str:
 
 def column_names(value: str | None) -> list[str] | None:
     """'a, b,c' -> ['a', 'b', 'c'] (None stays None: the roles are then inferred)."""
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
-def parse_hidden(text: str) -> tuple[int, ...]:
-    """'400,400,200' -> (400, 400, 200); at least one layer."""
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except ValueError:
-        raise InputError(f"--hidden: expected comma-separated positive integers, got {text!r}") from None
-    if not sizes or any(s < 1 for s in sizes):
-        raise InputError(f"--hidden: expected positive layer sizes, got {text!r}")
-    return sizes
-
-
-def parse_embed_init(text: str) -> float | None:
-    """'1e-4' -> 1e-4 (the std of a normal init); 'xavier' -> None (ModelConfig's Xavier-uniform)."""
-    if text.strip().lower() == "xavier":
-        return None
-    try:
-        std = float(text)
-    except ValueError:
-        std = float("nan")
-    if not std > 0.0 or std == float("inf"):
-        raise InputError(f"--embed-init: expected a positive std (e.g. 1e-4) or 'xavier', got {text!r}")
-    return std
+    got = names(value)
+    return list(got) if got else None
 
 
 def open_prepared(args: CommonArgs, pretrain_size: int | None = None) -> Any:
-    """The PreparedData for --data, or for --format/--input/--rows (prepared on the fly and cached).
+    """The PreparedData of the run's DataSpec (a prepared folder, or a raw format prepared and cached).
 
     Under torchrun, rank 0 prepares (or finds) the cached folder first and the other ranks open it
     after a barrier, so no two processes write the same cache entry.
     """
-    from lightfmp.data.open import open_data
     from lightfmp.train import distributed
 
-    if args.data is None and args.fmt is None:
+    spec = args.spec
+    if spec.data is None and spec.fmt is None:
         raise InputError("expected --data DIR, or --format F with --input PATH (or --rows N for synthetic)")
-    if args.data is not None and (args.fmt is not None or args.input is not None):
+    if spec.data is not None and (spec.fmt is not None or spec.input is not None):
         raise InputError("--data: give either --data or --format/--input, not both")
+    if pretrain_size is not None:
+        spec = replace(spec, pretrain_size=pretrain_size)
     info = distributed.current()
-
-    def open_() -> Any:
-        return open_data(data=args.data, fmt=args.fmt, input=args.input, rows=args.rows,
-                         pretrain_size=pretrain_size, progress=args.progress and info.is_main,
-                         label=args.label, categorical=column_names(args.categorical),
-                         numeric=column_names(args.numeric), drop=column_names(args.drop),
-                         delimiter=args.delimiter, label_map=args.label_map)
-
-    data = open_() if info.is_main else None
+    data = spec.open(progress=args.progress) if info.is_main else None
     distributed.barrier()
-    return data if data is not None else open_()
+    return data if data is not None else spec.open()
 
 
 def resume_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -221,7 +210,7 @@ def start_distributed(args: CommonArgs) -> Any:
     """
     from lightfmp.train import distributed
 
-    info = distributed.init_from_env(resolve_device(args.device))
+    info = distributed.init_from_env(resolve_device(args.train_cfg.device))
     if info.active:
         click.get_current_context().call_on_close(_leave_group)
     return info
@@ -258,7 +247,7 @@ def check_run_out(out: str | None, args: "CommonArgs") -> None:
     from lightfmp.runs.outputs import check_out_folder
 
     if out is not None:
-        check_out_folder(out, "run", protect=(args.data, args.input))
+        check_out_folder(out, "run", protect=args.spec.paths)
 
 
 @contextmanager
@@ -274,24 +263,6 @@ def diverged_keeps_checkpoint(path: Path) -> Iterator[None]:
         raise NonFiniteLossError(f"{exc}{kept}") from None
 
 
-def model_config(args: CommonArgs) -> Any:
-    """ModelConfig from the shared options (CIN sizes and batch norm keep their defaults)."""
-    from lightfmp.models.config import ModelConfig
-
-    return ModelConfig(embed_dim=args.embed_dim, embed_init_std=parse_embed_init(args.embed_init),
-                       hidden=parse_hidden(args.hidden), dropout=args.dropout)
-
-
-def train_config(args: CommonArgs, **overrides: Any) -> Any:
-    """TrainConfig from the shared options; `overrides` set any other TrainConfig field. An automatic
-    batch size (no --batch-size) stays None here: the pipeline resolves it from the rows it trains on."""
-    from lightfmp.train.config import TrainConfig
-
-    gpu = {"tf32": False, "cuda_graphs": False} if args.exact_gpu else {}
-    return TrainConfig(lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
-                       device=resolve_device(args.device), seed=args.seed, **{**gpu, **overrides})
-
-
 def run_verb(args: CommonArgs, method: str, default_out: Callable[[Any], str], pretrain_size: int | None = None,
              **run_kwargs: Any) -> Any:
     """Every training verb's body: options and --out checked before any work, torchrun joined, the data opened,
@@ -300,7 +271,7 @@ def run_verb(args: CommonArgs, method: str, default_out: Callable[[Any], str], p
     from lightfmp.experiment import run
     from lightfmp.pruning.steps import continued_rows
 
-    mcfg, tcfg = model_config(args), train_config(args)  # bad options fail before data work
+    mcfg, tcfg = args.model_cfg, replace(args.train_cfg, device=resolve_device(args.train_cfg.device))
     check_run_out(args.out, args)  # before any work: nothing of the user's is replaced
     info = start_distributed(args)
     data = open_prepared(args, pretrain_size=pretrain_size)

@@ -47,14 +47,14 @@ def command(rows: int, model: str, prune_ratio: float, epochs: int, hidden: str,
 
     from lightfmp.data.open import open_data
     from lightfmp.experiment import run
-    from lightfmp.models import ModelConfig
+    from lightfmp.models.config import ModelConfig, parse_hidden
     from lightfmp.train import TrainConfig
 
     check_demo_out(Path(out))
     progress = not quiet and sys.stderr.isatty()
     click.echo(f"preparing {rows:,} synthetic rows (39 fields, planted truth) ...", err=True)
     data = open_data(fmt="synthetic", rows=rows, progress=progress)
-    mcfg = ModelConfig(hidden=common.parse_hidden(hidden))
+    mcfg = ModelConfig(hidden=parse_hidden(hidden))
     tcfg = TrainConfig(epochs=epochs, seed=seed, batch_size=batch_size)
     if batch_size is None and not quiet:
         click.echo(tcfg.batch_note(len(data.split("train")[1])), err=True)

@@ -50,8 +50,10 @@ def command(prune_ratio: float, pretrain_size: int | None, init: str, pretrain_m
 
     from lightfmp.pruning.pretrain import PretrainConfig
 
-    args = common.CommonArgs.from_kwargs(kwargs)
-    pcfg = PretrainConfig()
+    from lightfmp.knobs import with_overrides
+
+    args = common.CommonArgs.from_kwargs(kwargs, extra_sections=("pretrain",))
+    pcfg = with_overrides(PretrainConfig(), args.extra["pretrain"], "pretrain")  # --set pretrain.NAME=VALUE
     if pretrain_max_steps is not None:
         pcfg = replace(pcfg, max_steps=pretrain_max_steps, min_steps=min(pcfg.min_steps, pretrain_max_steps))
     if rare_min_count is not None:

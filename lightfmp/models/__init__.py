@@ -1,32 +1,39 @@
 """The six backbones and their registry.
 
 ``build_model(name, vocab_sizes, cfg)`` builds one; ``from_build_args(model.build_args())`` rebuilds
-it (then load the state dict), which is how a run folder stores a model.
+it (then load the state dict), which is how a run folder stores a model. The registry names each
+backbone's module and class (`BACKBONES`), so the names are known without importing torch (the CLI's
+choices, `prepare` and every --help); the classes load on first use.
 """
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any, Sequence
 
-from lightfmp.models.base import CTRModel
 from lightfmp.models.config import ModelConfig
-from lightfmp.models.dcn import DCN
-from lightfmp.models.deepfm import DeepFM
-from lightfmp.models.dnn import DNN
-from lightfmp.models.pnn import PNN
-from lightfmp.models.wide_deep import WideDeep
-from lightfmp.models.xdeepfm import XDeepFM
 
-MODELS: dict[str, type[CTRModel]] = {m.name: m for m in (DNN, WideDeep, DeepFM, XDeepFM, PNN, DCN)}
+# name -> (module under lightfmp.models, class): one line adds a backbone
+BACKBONES: dict[str, tuple[str, str]] = {
+    "dnn": ("dnn", "DNN"), "widedeep": ("wide_deep", "WideDeep"), "deepfm": ("deepfm", "DeepFM"),
+    "xdeepfm": ("xdeepfm", "XDeepFM"), "pnn": ("pnn", "PNN"), "dcn": ("dcn", "DCN"),
+}
+MODEL_NAMES = tuple(BACKBONES)
 
 
-def build_model(name: str, vocab_sizes: Sequence[int], cfg: ModelConfig = ModelConfig()) -> CTRModel:
+def model_class(name: str) -> Any:
+    """The backbone class registered as ``name``."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(BACKBONES)}")
+    module, cls = BACKBONES[name]
+    return getattr(import_module(f"lightfmp.models.{module}"), cls)
+
+
+def build_model(name: str, vocab_sizes: Sequence[int], cfg: ModelConfig = ModelConfig()) -> Any:
     """A fresh backbone by registry name (dnn, widedeep, deepfm, xdeepfm, pnn, dcn)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    return MODELS[name](list(vocab_sizes), cfg)
+    return model_class(name)(list(vocab_sizes), cfg)
 
 
-def from_build_args(args: dict[str, Any]) -> CTRModel:
+def from_build_args(args: dict[str, Any]) -> Any:
     """Inverse of ``CTRModel.build_args()``: a fresh model with freshly initialised weights."""
     missing = {"name", "vocab_sizes", "cfg"} - set(args)
     if missing:
@@ -34,16 +41,16 @@ def from_build_args(args: dict[str, Any]) -> CTRModel:
     return build_model(args["name"], args["vocab_sizes"], ModelConfig.from_dict(dict(args["cfg"])))
 
 
-__all__ = [
-    "CTRModel",
-    "DCN",
-    "DNN",
-    "DeepFM",
-    "MODELS",
-    "ModelConfig",
-    "PNN",
-    "WideDeep",
-    "XDeepFM",
-    "build_model",
-    "from_build_args",
-]
+def __getattr__(name: str) -> Any:  # the torch parts, loaded on first use
+    if name == "MODELS":
+        return {n: model_class(n) for n in BACKBONES}
+    if name == "CTRModel":
+        return import_module("lightfmp.models.base").CTRModel
+    for n, (module, cls) in BACKBONES.items():
+        if cls == name:
+            return model_class(n)
+    raise AttributeError(f"module 'lightfmp.models' has no attribute {name!r}")
+
+
+__all__ = ["BACKBONES", "CTRModel", "DCN", "DNN", "DeepFM", "MODELS", "MODEL_NAMES", "ModelConfig", "PNN",
+           "WideDeep", "XDeepFM", "build_model", "from_build_args", "model_class"]

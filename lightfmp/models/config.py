@@ -4,6 +4,34 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from lightfmp.errors import InputError
+from lightfmp.knobs import knob
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """'400,400,200' -> (400, 400, 200); at least one layer."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise InputError(f"--hidden: expected comma-separated positive integers, got {text!r}") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise InputError(f"--hidden: expected positive layer sizes, got {text!r}")
+    return sizes
+
+
+def parse_embed_init(text: str) -> float | None:
+    """'1e-4' -> 1e-4 (the std of a normal init); 'xavier' -> None (Xavier-uniform)."""
+    if text.strip().lower() == "xavier":
+        return None
+    try:
+        std = float(text)
+    except ValueError:
+        std = float("nan")
+    if not std > 0.0 or std == float("inf"):
+        raise InputError(f"--embed-init: expected a positive std (e.g. 1e-4) or 'xavier', got {text!r}")
+    return std
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -22,14 +50,18 @@ class ModelConfig:
     search 1-6 layers; 3 here, a middle value, not tuned).
     """
 
-    embed_dim: int = 10
-    hidden: tuple[int, ...] = (400, 400, 200)
-    dropout: float = 0.0
-    batch_norm: bool = False
-    cin_layers: tuple[int, ...] = (100, 100, 100)
-    cin_split_half: bool = False
-    embed_init_std: float | None = 1e-4
-    cross_layers: int = 3
+    embed_dim: int = knob(10, "Embedding dimension per field (the paper uses 64 on MovieLens).", flag="--embed-dim",
+                          min=1)
+    hidden: tuple[int, ...] = knob((400, 400, 200), "MLP hidden sizes, comma-separated.", flag="--hidden",
+                                   parse=parse_hidden, show="400,400,200")
+    dropout: float = knob(0.0, "Dropout after each hidden layer.", flag="--dropout", min=0.0, max=1.0, max_open=True)
+    batch_norm: bool = knob(False, "BatchNorm after each hidden Linear.")
+    cin_layers: tuple[int, ...] = knob((100, 100, 100), "xDeepFM's CIN feature maps per layer.", parse=parse_hidden)
+    cin_split_half: bool = knob(False, "xDeepFM: half of each CIN layer's maps go to the output (off: eq. 6).")
+    embed_init_std: float | None = knob(1e-4, "Embedding init: the std of N(0, std^2), or 'xavier' (Xavier-uniform "
+                                        "over the table, as the OptFS code).", flag="--embed-init",
+                                        parse=parse_embed_init, show="1e-4")
+    cross_layers: int = knob(3, "DCN's cross layers.")
 
     def __post_init__(self) -> None:
         # Lists (from JSON) become tuples so the config stays hashable and comparable.

@@ -16,13 +16,14 @@ Choice: no plain pretraining epochs (ERASE's optional ``pretrain_epoch`` default
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightfmp.selection.base import FieldSelector, SelectorConfig, n_kept, option
+from lightfmp.selection.base import FieldSelector, SelectorConfig, n_kept
 from lightfmp.selection.deep import build_backbone, train_config
 
 
@@ -52,6 +53,14 @@ class AdaFSGate(nn.Module):
 class AdaFSSelector(FieldSelector):
     """AdaFS trained jointly with the backbone; ``model_`` is the final (all-field, gated) model."""
 
+    @dataclass(frozen=True)
+    class Params:
+        """The hyper-parameters (typed; `FieldSelector.__init__` refuses unknown ones)."""
+
+        hard: bool | None = None
+        hidden: int = 16
+        dropout: float = 0.2
+
     name = "adafs"
     stage = "single-stage"
 
@@ -61,10 +70,10 @@ class AdaFSSelector(FieldSelector):
         tcfg = train_config(cfg)
         schema = data.schema
         model = build_backbone(cfg.model_name, schema.vocab_sizes, cfg)
-        hard = bool(option(cfg, "hard", cfg.prune_ratio > 0))
+        hard = bool(self.params.hard if self.params.hard is not None else cfg.prune_ratio > 0)
         k = n_kept(schema.num_fields, cfg.prune_ratio) if hard else None
-        model.gate = AdaFSGate(schema.num_fields, model.embed_dim, option(cfg, "hidden", 16),
-                               option(cfg, "dropout", 0.2), k)
+        model.gate = AdaFSGate(schema.num_fields, model.embed_dim, self.params.hidden,
+                               self.params.dropout, k)
         self.fit_result_ = fit(model, data.split("train"), data.split("valid"), tcfg, progress=False,
                                log_epochs=cfg.log_epochs)
         self.model_ = model

@@ -17,13 +17,14 @@ step per 10 batches, and our samples give few batches); validation batches cycle
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightfmp.selection.base import FieldSelector, SelectorConfig, option
+from lightfmp.selection.base import FieldSelector, SelectorConfig
 from lightfmp.selection.deep import build_backbone, train_config
 from lightfmp.selection.search import search
 from lightfmp.train.batching import to_tensors
@@ -51,6 +52,13 @@ class AutoFieldGate(nn.Module):
 class AutoFieldSelector(FieldSelector):
     """AutoField's field gates searched DARTS-style; scores = P(keep) per field."""
 
+    @dataclass(frozen=True)
+    class Params:
+        """The hyper-parameters (typed; `FieldSelector.__init__` refuses unknown ones)."""
+
+        arch_lr: float = 3e-3
+        update_frequency: int = 10
+
     name = "autofield"
     stage = "two-stage"
 
@@ -61,11 +69,11 @@ class AutoFieldSelector(FieldSelector):
         gate = AutoFieldGate(schema.num_fields)
         model.gate = gate
         model.to(tcfg.device)
-        arch_opt = torch.optim.Adam([gate.logits], lr=option(cfg, "arch_lr", 3e-3))
+        arch_opt = torch.optim.Adam([gate.logits], lr=self.params.arch_lr)
         Xv, yv = to_tensors(*data.split("valid"), tcfg.device)
         gen = torch.Generator().manual_seed(int(tcfg.seed))
         vb = min(tcfg.batch_size, int(Xv.shape[0]))
-        every = int(option(cfg, "update_frequency", 10))
+        every = int(self.params.update_frequency)
 
         def arch_step(step: int) -> None:
             if step % every:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
+
+from lightfmp.errors import InputError
+from lightfmp.knobs import text_to_value
 
 STAGES = ("two-stage", "single-stage", "shallow")
 
@@ -50,7 +53,6 @@ class SelectorConfig:
         prune_ratio: tau; single-stage methods that select per sample (AdaFS-hard) need it while training.
         search_epochs: passes over the training split in a deep method's search phase.
         max_rows: shallow methods fit on at most this many training rows (seeded sample) to bound cost.
-        options: per-method hyper-parameters overriding the method's documented defaults.
         log_epochs: one line per search or training epoch on stderr (for logs; `lightfmp.train.fit`).
     """
 
@@ -60,11 +62,7 @@ class SelectorConfig:
     prune_ratio: float = 0.5
     search_epochs: int = 2
     max_rows: int = 200_000
-    options: dict[str, Any] = field(default_factory=dict)
     log_epochs: bool = False
-
-    def with_options(self, **kw: Any) -> "SelectorConfig":
-        return replace(self, options={**self.options, **kw})
 
 
 class FieldSelector(ABC):
@@ -82,16 +80,34 @@ class FieldSelector(ABC):
     name: str = "base"
     stage: str = "shallow"
 
-    def __init__(self, **options: Any) -> None:
-        self.options = dict(options)
+    @dataclass(frozen=True)
+    class Params:
+        """A selector's hyper-parameters: each subclass declares its own, typed, with their defaults."""
+
+    def __init__(self, **params: Any) -> None:
+        known = [f.name for f in fields(self.Params)]
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise InputError(f"{self.name}: unknown hyper-parameter {', '.join(unknown)}; "
+                             f"it takes {', '.join(known) if known else 'none'}")
+        self.params = self.Params(**params)
+
+    @classmethod
+    def from_text(cls, pairs: dict[str, str]) -> "FieldSelector":
+        """A selector from command-line texts (``--option alpha=0.01``), each parsed by its declared type."""
+        probe = cls.__new__(cls)
+        FieldSelector.__init__(probe, **{k: None for k in pairs})  # refuses an unknown name, one line
+        return cls(**{k: text_to_value(cls.Params, k, v) for k, v in pairs.items()})
+
+    def get_params(self) -> dict[str, Any]:
+        """The hyper-parameters in use (given or default), as config.json records them."""
+        return {f.name: getattr(self.params, f.name) for f in fields(self.Params)}
 
     def fit(self, data: Any, model_name: str | None = None, cfg: SelectorConfig | None = None) -> "FieldSelector":
         """Learn the per-field scores on ``data`` (a PreparedData); returns self."""
         cfg = cfg or SelectorConfig()
         if model_name is not None:
             cfg = replace(cfg, model_name=model_name)
-        if self.options:
-            cfg = cfg.with_options(**self.options)
         cfg = replace(cfg, train_cfg=_train_cfg(cfg).resolved(len(data.split("train")[1])))
         self.field_names_ = list(data.schema.names)
         scores = np.asarray(self._fit(data, cfg), dtype=np.float64).reshape(-1)
@@ -120,11 +136,6 @@ def _train_cfg(cfg: SelectorConfig) -> Any:
     from lightfmp.train.config import TrainConfig
 
     return cfg.train_cfg if cfg.train_cfg is not None else TrainConfig()
-
-
-def option(cfg: SelectorConfig, key: str, default: Any) -> Any:
-    """A per-method hyper-parameter from ``cfg.options``, else the documented default."""
-    return cfg.options.get(key, default)
 
 
 def sample_rows(X: np.ndarray, y: np.ndarray, max_rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,17 +11,26 @@ on the 0/1 label, importance = |coef|. Choices:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.linear_model import Lasso
 
-from lightfmp.selection.base import FieldSelector, SelectorConfig, option, sample_rows
+from lightfmp.selection.base import FieldSelector, SelectorConfig, sample_rows
 from lightfmp.selection.onehot import one_hot, per_field_sum
 
 
 class LassoSelector(FieldSelector):
     """Sum of |Lasso coefficient| over each field's one-hot columns."""
+
+    @dataclass(frozen=True)
+    class Params:
+        """The hyper-parameters (typed; `FieldSelector.__init__` refuses unknown ones)."""
+
+        alpha: float = 1e-3
+        max_iter: int = 1000
+        tol: float = 1e-4
 
     name = "lasso"
     stage = "shallow"
@@ -30,8 +39,8 @@ class LassoSelector(FieldSelector):
         X, y = data.split("train")
         X, y = sample_rows(X, y, cfg.max_rows, _seed(cfg))
         vocab = data.schema.vocab_sizes
-        model = Lasso(alpha=option(cfg, "alpha", 1e-3), max_iter=option(cfg, "max_iter", 1000),
-                      tol=option(cfg, "tol", 1e-4))
+        model = Lasso(alpha=self.params.alpha, max_iter=self.params.max_iter,
+                      tol=self.params.tol)
         model.fit(one_hot(X, vocab), np.asarray(y, dtype=np.float64))
         self.coef_ = model.coef_
         return per_field_sum(np.abs(model.coef_), vocab)

@@ -10,16 +10,24 @@ Options: ``pretrain_size`` (2000), ``pretrain_config`` (a PretrainConfig; defaul
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from lightfmp.selection.base import FieldSelector, SelectorConfig, option
+from lightfmp.selection.base import FieldSelector, SelectorConfig
 from lightfmp.selection.deep import model_config, train_config
 
 
 class LightFMPSelector(FieldSelector):
     """Light-FMP's phase-1 mask scores P(z_f > 0) (two-stage; its retraining continues M_T, see module doc)."""
+
+    @dataclass(frozen=True)
+    class Params:
+        """The hyper-parameters (typed; `FieldSelector.__init__` refuses unknown ones)."""
+
+        pretrain_size: int = 2000
+        pretrain_config: Any = None
 
     name = "lightfmp"
     stage = "two-stage"
@@ -29,7 +37,7 @@ class LightFMPSelector(FieldSelector):
 
         tcfg = train_config(cfg)
         est = LightFMP(model=cfg.model_name, prune_ratio=cfg.prune_ratio,
-                       pretrain_size=option(cfg, "pretrain_size", 2000), model_config=model_config(cfg),
-                       train_config=tcfg, pretrain_config=option(cfg, "pretrain_config", None), seed=tcfg.seed)
+                       pretrain_size=self.params.pretrain_size, model_config=model_config(cfg),
+                       train_config=tcfg, pretrain_config=self.params.pretrain_config, seed=tcfg.seed)
         self.pretrained_model_, self.pretrain_ = est.pretrain(data)
         return np.asarray(self.pretrain_.keep_probability, dtype=np.float64)

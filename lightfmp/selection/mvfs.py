@@ -14,6 +14,7 @@ Follows ERASE's `models/fs/mvfs.py` (../shared/docs/methods.md Sec. 5):
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from lightfmp.selection.adafs import mean_gate_weight
-from lightfmp.selection.base import FieldSelector, SelectorConfig, option
+from lightfmp.selection.base import FieldSelector, SelectorConfig
 from lightfmp.selection.deep import build_backbone, train_config
 
 
@@ -53,6 +54,13 @@ class MvFSGate(nn.Module):
 class MvFSSelector(FieldSelector):
     """MvFS trained jointly with the backbone; ``model_`` is the final (all-field, gated) model."""
 
+    @dataclass(frozen=True)
+    class Params:
+        """The hyper-parameters (typed; `FieldSelector.__init__` refuses unknown ones)."""
+
+        views: int = 6
+        l: float = 0.2
+
     name = "mvfs"
     stage = "single-stage"
 
@@ -62,7 +70,7 @@ class MvFSSelector(FieldSelector):
         tcfg = train_config(cfg)
         schema = data.schema
         model = build_backbone(cfg.model_name, schema.vocab_sizes, cfg)
-        model.gate = MvFSGate(schema.num_fields, model.embed_dim, option(cfg, "views", 6), option(cfg, "l", 0.2))
+        model.gate = MvFSGate(schema.num_fields, model.embed_dim, self.params.views, self.params.l)
         self.fit_result_ = fit(model, data.split("train"), data.split("valid"), tcfg, progress=False,
                                log_epochs=cfg.log_epochs)
         self.model_ = model

@@ -21,13 +21,14 @@ t_init 0, threshold_lr 1e-2.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightfmp.selection.base import FieldSelector, SelectorConfig, option
+from lightfmp.selection.base import FieldSelector, SelectorConfig
 from lightfmp.selection.deep import ValueMask, build_backbone, kept_rows, train_config
 from lightfmp.selection.search import search, value_frequencies, weighted_field_mean
 
@@ -66,6 +67,14 @@ class OptEmGate(nn.Module):
 class OptEmSelector(FieldSelector):
     """OptEmbed's threshold feature mask; scores = frequency-weighted kept fraction per field."""
 
+    @dataclass(frozen=True)
+    class Params:
+        """The hyper-parameters (typed; `FieldSelector.__init__` refuses unknown ones)."""
+
+        t_init: float = 0.0
+        alpha: float = 1e-4
+        threshold_lr: float = 1e-2
+
     name = "optem"
     stage = "two-stage"
 
@@ -74,12 +83,12 @@ class OptEmSelector(FieldSelector):
         vocab = data.schema.vocab_sizes
         Xtr, ytr = data.split("train")
         model = build_backbone(cfg.model_name, vocab, cfg)
-        gate = OptEmGate(len(vocab), option(cfg, "t_init", 0.0))
+        gate = OptEmGate(len(vocab), self.params.t_init)
         model.gate = gate
-        alpha = float(option(cfg, "alpha", 1e-4))
+        alpha = float(self.params.alpha)
         self.search_ = search(model, (Xtr, ytr), tcfg, cfg.search_epochs, extra_loss=lambda: alpha * gate.penalty(),
                               extra_param_groups=[{"params": [gate.threshold],
-                                                   "lr": option(cfg, "threshold_lr", 1e-2), "weight_decay": 0.0}],
+                                                   "lr": self.params.threshold_lr, "weight_decay": 0.0}],
                               log_epochs=cfg.log_epochs)
         with torch.no_grad():
             norms = model.embedding.weight.detach().abs().sum(-1).cpu().numpy().astype(np.float64)

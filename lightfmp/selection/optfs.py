@@ -24,6 +24,8 @@ Defaults: reg_lambda 1e-8 (ERASE Criteo), final_temp 200, mask_lr 2e-2, rewind_e
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import math
 from typing import Any, Sequence
 
@@ -31,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lightfmp.selection.base import FieldSelector, SelectorConfig, option
+from lightfmp.selection.base import FieldSelector, SelectorConfig
 from lightfmp.selection.deep import ValueMask, build_backbone, kept_rows, row_offsets, train_config
 from lightfmp.selection.search import search, value_frequencies, weighted_field_mean
 
@@ -57,6 +59,16 @@ class OptFSGate(nn.Module):
 class OptFSSelector(FieldSelector):
     """OptFS's value gates; scores = frequency-weighted keep probability per field."""
 
+    @dataclass(frozen=True)
+    class Params:
+        """The hyper-parameters (typed; `FieldSelector.__init__` refuses unknown ones)."""
+
+        mask_init: float = 0.5
+        reg_lambda: float = 1e-8
+        final_temp: float = 200.0
+        rewind_epoch: int = 1
+        mask_lr: float = 2e-2
+
     name = "optfs"
     stage = "two-stage"
 
@@ -65,13 +77,13 @@ class OptFSSelector(FieldSelector):
         vocab = data.schema.vocab_sizes
         Xtr, ytr = data.split("train")
         model = build_backbone(cfg.model_name, vocab, cfg)
-        gate = OptFSGate(vocab, option(cfg, "mask_init", 0.5))
+        gate = OptFSGate(vocab, self.params.mask_init)
         model.gate = gate
-        lam = float(option(cfg, "reg_lambda", 1e-8))
-        final_temp = float(option(cfg, "final_temp", 200.0))
+        lam = float(self.params.reg_lambda)
+        final_temp = float(self.params.final_temp)
         epochs = int(cfg.search_epochs)
         total_steps = epochs * -(-len(ytr) // tcfg.batch_size)
-        rewind_epoch = min(int(option(cfg, "rewind_epoch", 1)), epochs)
+        rewind_epoch = min(int(self.params.rewind_epoch), epochs)
         self.rewind_state_ = _backbone_state(model) if rewind_epoch == 0 else None
 
         def anneal(step: int) -> None:
@@ -82,7 +94,7 @@ class OptFSSelector(FieldSelector):
                 self.rewind_state_ = _backbone_state(model)
 
         self.search_ = search(model, (Xtr, ytr), tcfg, epochs, extra_loss=lambda: lam * gate.penalty(),
-                              extra_param_groups=[{"params": [gate.m], "lr": option(cfg, "mask_lr", 2e-2),
+                              extra_param_groups=[{"params": [gate.m], "lr": self.params.mask_lr,
                                                    "weight_decay": 0.0}],
                               after_step=anneal, after_epoch=checkpoint, log_epochs=cfg.log_epochs)
         m = gate.m.detach().cpu().numpy().astype(np.float64)

@@ -13,17 +13,24 @@ artefact of the id order and of the vocabulary size, so we fit on the one-hot id
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
 
-from lightfmp.selection.base import FieldSelector, SelectorConfig, option, sample_rows
+from lightfmp.selection.base import FieldSelector, SelectorConfig, sample_rows
 from lightfmp.selection.onehot import one_hot, per_field_sum
 
 
 class PCASelector(FieldSelector):
     """Variance-weighted |loadings| of the leading principal components, summed per field."""
+
+    @dataclass(frozen=True)
+    class Params:
+        """The hyper-parameters (typed; `FieldSelector.__init__` refuses unknown ones)."""
+
+        n_components: int | None = None
 
     name = "pca"
     stage = "shallow"
@@ -35,7 +42,8 @@ class PCASelector(FieldSelector):
         vocab = data.schema.vocab_sizes
         design = one_hot(X, vocab)
         # ARPACK needs k < min(n_rows, n_cols).
-        k = int(min(option(cfg, "n_components", min(len(vocab), 10)), min(design.shape) - 1))
+        wanted = self.params.n_components if self.params.n_components is not None else min(len(vocab), 10)
+        k = int(min(wanted, min(design.shape) - 1))
         pca = PCA(n_components=max(k, 1), svd_solver="arpack", random_state=seed)
         pca.fit(design)
         weighted = np.abs(pca.components_) * pca.explained_variance_ratio_[:, None]

@@ -12,16 +12,26 @@ on label-encoded columns. Choices:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import xgboost as xgb
 
-from lightfmp.selection.base import FieldSelector, SelectorConfig, option, sample_rows
+from lightfmp.selection.base import FieldSelector, SelectorConfig, sample_rows
 
 
 class XGBoostSelector(FieldSelector):
     """Total split gain per field of a gradient-boosted tree ensemble on categorical field ids."""
+
+    @dataclass(frozen=True)
+    class Params:
+        """The hyper-parameters (typed; `FieldSelector.__init__` refuses unknown ones)."""
+
+        max_depth: int = 6
+        learning_rate: float = 0.3
+        nthread: int = 2
+        n_estimators: int = 50
 
     name = "xgboost"
     stage = "shallow"
@@ -35,10 +45,10 @@ class XGBoostSelector(FieldSelector):
         dm = xgb.DMatrix(np.asarray(X, dtype=np.float32), label=np.asarray(y, dtype=np.float32),
                          feature_names=names, feature_types=["c"] * f, enable_categorical=True, nthread=2)
         params = {
-            "objective": "binary:logistic", "tree_method": "hist", "max_depth": option(cfg, "max_depth", 6),
-            "eta": option(cfg, "learning_rate", 0.3), "max_cat_to_onehot": 1, "seed": seed,
-            "nthread": option(cfg, "nthread", 2), "verbosity": 0,
+            "objective": "binary:logistic", "tree_method": "hist", "max_depth": self.params.max_depth,
+            "eta": self.params.learning_rate, "max_cat_to_onehot": 1, "seed": seed,
+            "nthread": self.params.nthread, "verbosity": 0,
         }
-        booster = xgb.train(params, dm, num_boost_round=option(cfg, "n_estimators", 50))
+        booster = xgb.train(params, dm, num_boost_round=self.params.n_estimators)
         gain = booster.get_score(importance_type="total_gain")
         return np.array([gain.get(n, 0.0) for n in names], dtype=np.float64)

@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from lightfmp.knobs import knob
+
 # `auto_batch_size`: the paper's batch on large data, about 200 steps an epoch below it.
 LARGE_BATCH = 4096
 SMALL_BATCH = 32
@@ -116,23 +118,26 @@ class TrainConfig:
             with it, on the 2-core AMD VM). The process then keeps its peak heap resident.
     """
 
-    lr: float = 1e-3
-    batch_size: int | None = None
-    epochs: int = 10
-    patience: int = 2
-    embed_l2: float = 1e-5
-    weight_decay: float = 0.0
-    sparse_embeddings: bool | None = None
-    dense_table_max_params: int = 1_000_000
-    tf32: bool = True
-    cuda_graphs: bool = True
-    device: str = "cpu"
-    seed: int = 0
-    eval_batch_size: int = 65536
-    threads: int | None = None
-    in_memory_max_bytes: int = 2 << 30
-    stream_chunk_rows: int = 1 << 18
-    reuse_freed_memory: bool = True
+    lr: float = knob(1e-3, "Adam learning rate.", flag="--lr", min=0.0, min_open=True)
+    batch_size: int | None = knob(None, "Training batch. Default: chosen from the training rows, about 200 steps an "
+                                  "epoch (the power of two nearest rows/200, within 32..4096): the paper's 4096 from "
+                                  "~580k rows up, e.g. 32 for 6,400 rows, 512 for 80,000.", flag="--batch-size",
+                                  show="auto", min=1)
+    epochs: int = knob(10, "Maximum passes over the training split.", flag="--epochs", min=1)
+    patience: int = knob(2, "Early stopping patience on validation AUC.", flag="--patience", min=0)
+    embed_l2: float = knob(1e-5, "L2 on the embedding rows a batch touched (paper: 1e-5).")
+    weight_decay: float = knob(0.0, "L2 on the dense parameters (torch Adam style).")
+    sparse_embeddings: bool | None = knob(None, "Sparse table gradients + RowAdam (None: by device and table size).")
+    dense_table_max_params: int = knob(1_000_000, "On CPU, tables up to this size keep dense Adam.")
+    tf32: bool = knob(True, "On CUDA, TF32 matmuls during fit.")
+    cuda_graphs: bool = knob(True, "On CUDA, replay the training step as a CUDA graph.")
+    device: str = knob("cpu", "cpu or cuda.", flag="--device", choices=("cpu", "cuda"))
+    seed: int = knob(0, "Training seed (the split is fixed).", flag="--seed")
+    eval_batch_size: int = knob(65536, "Batch size of evaluation passes.")
+    threads: int | None = knob(None, "torch intra-op threads on CPU (None: torch's default).")
+    in_memory_max_bytes: int = knob(2 << 30, "A training split up to this many bytes is held on the device.")
+    stream_chunk_rows: int = knob(1 << 18, "Rows per chunk when streaming a split from its memory map.")
+    reuse_freed_memory: bool = knob(True, "On CPU, keep freed memory for reuse (glibc allocator setting).")
 
     def __post_init__(self) -> None:
         if self.lr <= 0:

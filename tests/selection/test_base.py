@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -60,6 +62,16 @@ def test_fit_rejects_wrong_length_and_nan(planted):
         Fixed(np.array([1, 2, np.nan, 1, 1, 1.0])).fit(planted)
 
 
-def test_config_options_merge():
-    cfg = SelectorConfig().with_options(alpha=0.1)
-    assert cfg.options == {"alpha": 0.1} and cfg.model_name == "dnn"
+def test_hyper_parameters_are_typed_and_unknown_ones_refused():
+    from lightfmp.errors import InputError
+    from lightfmp.selection import SELECTORS
+
+    for name, cls in SELECTORS.items():  # every selector declares its own, with defaults
+        assert cls().get_params().keys() == {f.name for f in dataclasses.fields(cls.Params)}, name
+    lasso = SELECTORS["lasso"].from_text({"alpha": "0.01", "max_iter": "50"})
+    assert lasso.get_params() == {"alpha": 0.01, "max_iter": 50, "tol": 1e-4}
+    with pytest.raises(InputError, match="unknown hyper-parameter foo; it takes alpha, max_iter, tol"):
+        SELECTORS["lasso"](foo=1)
+    with pytest.raises(InputError, match="max_iter: expected int"):
+        SELECTORS["lasso"].from_text({"max_iter": "1.5"})
+    assert SELECTORS["adafs"].from_text({"hard": "no"}).params.hard is False
