@@ -14,25 +14,12 @@ prepare cannot clean up: the next one into the same ``<out>`` (or the same cache
 ``.tmp-<pid>`` / ``.old-<pid>`` folders whose process is gone (``remove_stale``). Labels that leave
 a split with a single class are refused after the split is drawn, before anything is encoded.
 
-Where the time goes and what runs in parallel (1M-row synthetic Criteo TSV, 257 MB, one core):
-parsing about half (pyarrow, 32 MB chunks on one thread per core, ``sources.csvstream``), the
-per-field codes (numeric bucketing, dictionary unification) about a fifth, counting and spilling
-about a sixth, pass 2 about a tenth. Pass 1 reads one group ahead in a background thread, and
-pass 2 encodes groups on one thread per core; so the work spreads over the cores a machine has
-free, and on a single free core the gain is the CPU time saved alone.
-
-Measured 2026-11-23 on the shared 2-vCPU machine while another job kept one core busy (so wall
-time was close to CPU time), before = commit 656242a, back to back in one session:
-  ``python bench/prepare.py --rows 1000000 --repeat 3``: 4.85 s and 4.78 s (206,153 and 209,301
-  rows/s; peak 864 and 928 MB) against 5.80 s and 4.32 s before (peak 788 and 941 MB);
-  pandas.read_csv alone took 1.33-1.76 s in the same runs. The best run of this code was 4.06 s
-  (246,178 rows/s, 782 MB; pandas 1.41 s): the target of 250,000 rows/s was not met under that
-  load; a second free core is what the threads need.
-  ``python bench/prepare.py --rows 4000000 --repeat 1``, two pairs in both orders: 25.67 s and
-  21.35 s (peak 966 and 932 MB) against 20.38 s and 24.38 s before (882 and 923 MB): no
-  difference beyond the noise; peak 966 MB at most, 1.12x the lower 1M figure (limit 1.3x).
-  ``OMP_NUM_THREADS=1 taskset -c 1`` on the idle core, 6 alternated runs each (medians): 5.05 s
-  (CPU 4.96 s) before, 4.47 s (CPU 4.38 s) now; output files identical.
+What runs in parallel: parsing is most of the time (pyarrow, 32 MB chunks on one thread per core,
+``sources.csvstream``), so pass 1 reads one group ahead in a background thread and pass 2 encodes
+groups on one thread per core; the work spreads over the cores a machine has free, and on a single
+free core the gain is the CPU time saved alone. Evidence: docs/decisions.md#prepare-in-two-streaming-passes;
+re-measure: ``python bench/prepare.py --rows 1000000 --repeat 3`` (and ``--rows 4000000 --repeat 1``
+for memory).
 """
 from __future__ import annotations
 
@@ -287,7 +274,7 @@ def _row_major(parts: list[FieldBlock], n: int) -> np.ndarray:
     """int32 [n, F] C-ordered, column j = ``parts[j].codes + 1 + base_j`` (``_count_pass``).
 
     Filled in tiles of ``_CHUNK_ROWS`` rows: writing whole columns into a row-major matrix strides
-    over all of it once per field (measured 3.6x slower than the tiles for 2^19 rows x 39 fields).
+    over all of it once per field, several times slower (docs/decisions.md#prepare-writes-codes-in-row-tiles).
     """
     sizes = [1 + len(fb.values) for fb in parts]
     bases = [1 + int(b) for b in np.cumsum([0] + sizes[:-1])]  # Python ints: the add stays int32
@@ -429,9 +416,10 @@ _local = threading.local()
 def _thread_buffers(rows: int, F: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """This thread's three int32 [rows, F] work arrays (spilled codes, split-ordered codes, encoded ids).
 
-    Reused for every slice the thread encodes. Fresh whole-group arrays were freed into glibc's
-    per-thread arenas rather than returned to the system, so peak memory grew with the number of
-    groups (660 MB at 1M rows, 886 MB at 4M: ratio 1.34).
+    Reused for every slice the thread encodes: fresh whole-group arrays are freed into glibc's
+    per-thread arenas rather than returned to the system, so peak memory would grow with the number
+    of groups. Evidence: docs/decisions.md#per-thread-work-buffers-in-prepare; re-measure: peak memory
+    of ``python bench/prepare.py --rows 1000000 --repeat 1`` against ``--rows 4000000``.
     """
     bufs = getattr(_local, "bufs", None)
     if bufs is None or bufs[0].shape != (rows, F):

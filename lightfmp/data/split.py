@@ -3,10 +3,10 @@
 Choices: each label class is permuted with ``numpy.random.default_rng(seed)`` (class 0 first) and
 cut at ``round(0.8 n_c)`` and ``round(0.9 n_c)``, so each split's positive rate equals the whole
 file's up to one row per class; a class of 3 to 7 rows, which rounding would leave out of valid or
-test, gets one row in each (larger classes are cut exactly as before). Rows keep their file order inside each split (training shuffles
-anyway, and order-preserving positions let the encoder write contiguous slices). D_S is a uniform
-sample without replacement of ``pretrain_size`` train positions, drawn with seed ``(seed, 1)`` and
-stored sorted.
+test, gets one row in each (larger classes are cut by the rounding alone). Rows keep their file order
+inside each split (training shuffles anyway, and order-preserving positions let the encoder write
+contiguous slices). D_S is a uniform sample without replacement of ``pretrain_size`` train
+positions, drawn with seed ``(seed, 1)`` and stored sorted.
 """
 from __future__ import annotations
 

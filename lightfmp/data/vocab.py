@@ -9,7 +9,7 @@ Ids follow ``lightfmp.data.schema``: 0 = OOV (seen fewer than ``min_count`` time
   linear in the rows, not in rows x distinct values). Memory is bounded by the number of distinct
   values, never by the number of rows. The consolidation is ``dictionary_encode`` plus a weighted
   ``bincount``, not ``Table.group_by``: group_by goes through pyarrow.acero, whose import pulls in
-  pyarrow.dataset and pandas (about 0.6 s of a 1M-row prepare).
+  pyarrow.dataset and pandas (docs/decisions.md#vocabulary-counts-merged-by-bincount).
 * Categorical ids are ordered by descending count, ties by value (deterministic, and frequent
   values get small ids); fields without a threshold (bucketed numerics) are ordered by value, so
   their ids are monotone in the bucket.
@@ -27,7 +27,8 @@ from lightfmp.data.arrow import to_numpy, valid_mask
 from lightfmp.data.schema import FIRST_VALUE_ID, MISSING_ID, OOV_ID
 from lightfmp.data.sources.base import FieldBlock, masked_array
 
-_MERGE_ROWS = 1_000_000  # per field: bounds the unmerged count tables (measured: 4M left RSS growing with rows)
+# Per field: bounds the unmerged count tables (docs/decisions.md#vocabulary-counts-merged-by-bincount).
+_MERGE_ROWS = 1_000_000
 
 
 class ValueCounter:

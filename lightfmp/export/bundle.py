@@ -89,8 +89,8 @@ class Bundle:
 
         Built for many small batches: the vocabularies are read once (not per call), and a table is
         narrowed to the columns the kept fields read before it is converted, so the pruned fields'
-        columns cost nothing (measured, 4,096 raw Criteo rows, 19 of 39 fields kept, one thread:
-        41 ms a batch through ``Run.encode``, see the README's serving table for this path)."""
+        columns cost nothing. Evidence: docs/decisions.md#serving-encoder-reads-only-the-kept-fields;
+        re-measure: ``python bench/serve.py`` (raw rows in)."""
         return self._data.encode_rows(self._narrow(rows, id_column), fields=self.schema.names, id_column=id_column)
 
     @cached_property

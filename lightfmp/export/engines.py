@@ -8,8 +8,9 @@
 ONNX Runtime session choices: intra-op threads default to torch's thread count, so the engines
 compare on equal terms; one inter-op thread (the graph is a chain); spinning off
 (``session.intra_op.allow_spinning=0``), since spinning workers steal the cores that the encoder or
-another process needs (the probe saw eager PyTorch lose 24 ms at batch 1 to such contention);
-all graph optimisations on (ORT fuses Gemm+Relu and, for int8, the quantise+MatMulInteger chain).
+another process needs; all graph optimisations on (ORT fuses Gemm+Relu and, for int8, the
+quantise+MatMulInteger chain). Evidence: docs/decisions.md#onnx-runtime-session-options; re-measure:
+``python bench/serve.py``.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ Choices, from the export probe (shared docs, next_methods section 6):
   under ``torch.export`` (it checks ``torch.compiler.is_exporting()``), so ONNX sees ``Gemm, Relu``.
 * ONNX comes from the same ``ExportedProgram`` (``torch.onnx.export(dynamo=True)``), so both
   formats are one trace. A graph with a ``Loop`` (what EmbeddingBag with offsets becomes) is
-  refused: ONNX Runtime runs it ~100x slower than a Gather.
+  refused: ONNX Runtime runs it far slower than a Gather (docs/decisions.md#no-loop-in-the-onnx-graph).
 """
 from __future__ import annotations
 

@@ -99,9 +99,9 @@ class _LookupWithSquares(torch.autograd.Function):
     the [B, F, D] rows forward (pow, sum) and three backward (pow's backward multiplies twice, then the
     two gradients of ``e`` are added), all on the 1.6M floats of a batch of 4,096 Criteo rows. Here the
     forward's sum is one ``dot`` and the backward folds ``2 * g_sq * e`` into the rows' gradient with
-    one ``addcmul``; the same values up to summation order. Measured (DNN, batch 4,096, 1.29M-row
-    table, one Xeon thread, `/tmp` script timing `train_epoch`, session 12): 95-100 -> 87-90 ms a step;
-    with the penalty off altogether the old step took 88-95 ms.
+    one ``addcmul``; the same values up to summation order. Evidence:
+    docs/decisions.md#embedding-l2-computed-in-the-lookup; re-measure (whole DNN):
+    `python bench/train_throughput.py --models dnn --no-peer`.
 
     The table's gradient is built as ``F.embedding`` builds it: a sparse COO tensor (one row per id,
     uncoalesced) when ``sparse``, else dense (`embedding_dense_backward`; on CUDA one ``index_add_``,
@@ -141,8 +141,7 @@ class FieldEmbedding(FieldTable):
     Init: N(0, init_std^2) per entry, the same for every table size (ModelConfig's default 1e-4, as in
     DeepCTR-Torch and FuxiCTR). With ``init_std=None``, Xavier-uniform over the whole concatenated
     table, as in the OptFS code the paper builds on (section 3.4) and pytorch-fm; its bound
-    sqrt(6 / (rows + dim)) depends on the table's size: std 0.013 on the 11.5k-row Criteo sample,
-    about 0.0013 on full Criteo.
+    sqrt(6 / (rows + dim)) depends on the table's size. Evidence: docs/decisions.md#embedding-initialisation.
 
     Args:
         vocab_sizes: rows per field.

@@ -5,27 +5,16 @@ threshold (at most 32 MiB) with a fresh ``mmap`` and gives it back with ``munmap
 returns the top of its heap to the system once more than 128 KiB lies free there. A training step
 allocates and frees the same large activations every time (xDeepFM's CIN holds [batch, H, m, D]
 tensors: 64 MB at batch 4096), so every step maps new pages and the kernel zero-fills each of them on
-first touch. Measured on this project's 2-core AMD EPYC VM (one process, 2 threads,
-``TrainConfig()`` defaults, Criteo-shaped ids, 1.29M-row table), steady-state steps:
+first touch, a large share of an xDeepFM step's time on CPU. Evidence:
+docs/decisions.md#glibc-allocator-keeps-freed-memory; re-measure:
+``python bench/train_throughput.py --models xdeepfm --no-peer`` with and without ``--default-allocator``.
 
-==========================  ===============  ====================  ================
-step                        ms/step default  ms/step here          page faults/step
-==========================  ===============  ====================  ================
-xDeepFM, batch 4,096        6,136 - 6,359    3,923 - 4,412         751,000 -> 0
-xDeepFM, batch 128 (PT)     127 - 143        117 - 122             5,700-9,600 -> 0
-DNN, batch 4,096            119 - 147        114 - 134             1,600-3,400 -> 0
-==========================  ===============  ====================  ================
-
-In the xDeepFM step at batch 4,096 the kernel spent 3.2-3.4 s of CPU time a step on those faults.
 The fix is the documented ``mallopt`` interface (glibc manual, "Malloc Tunable Parameters"), the
 in-process equivalent of the ``MALLOC_MMAP_MAX_`` / ``MALLOC_TRIM_THRESHOLD_`` environment variables,
 which must be set before Python starts: no chunk is ever mmap-ed (``M_MMAP_MAX`` 0, so large chunks
 come from the heap and are reused after free), and the heap is trimmed only when 2 GiB lie free at
 its top (``M_TRIM_THRESHOLD``). The cost is resident memory: the process keeps its peak heap after
-the step instead of returning it (xDeepFM at batch 4,096: 3.8 GB resident afterwards instead of
-0.76 GB; the peak inside a step was not measured). The figures above came from a script timing
-``train_epoch`` steps and reading ``getrusage`` (not kept); ``python bench/train_throughput.py --models
-xdeepfm --no-peer`` with and without ``--default-allocator`` measures the same effect. The setting is process-wide and is not undone: glibc
+the step instead of returning it. The setting is process-wide and is not undone: glibc
 has no call that restores its dynamic thresholds. Other C libraries (musl, macOS, Windows) are left
 alone. ``TrainConfig.reuse_freed_memory = False`` keeps the C library's defaults.
 """

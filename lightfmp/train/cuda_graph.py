@@ -1,10 +1,10 @@
 """A whole training step captured once as a CUDA graph and replayed for every full batch.
 
 Why: at batch 4096 a CTR model's step on a GPU launches ~100-180 small kernels, and the host takes
-longer to launch them than the GPU takes to run them (H100, `bench/profile_step.py`: the DNN's step
-kept the GPU busy 0.7 of 4.2 ms). The step is then bound by Python and the launches, so a model with
-half the fields trains no faster than the full one. A replayed graph launches the recorded kernels in
-one call.
+longer to launch them than the GPU takes to run them. The step is then bound by Python and the
+launches, so a model with half the fields trains no faster than the full one. A replayed graph
+launches the recorded kernels in one call. Evidence: docs/decisions.md#cuda-graphs-for-the-training-step;
+re-measure: `python bench/profile_step.py --device cuda --models dnn,xdeepfm`.
 
 How (the recipe of torch.cuda.graph's documentation for a whole network): a few eager steps on a side
 stream (they are real training steps on real batches; they create the optimizer state and warm the

@@ -89,13 +89,12 @@ def pin_to_cores(local_rank: int, local_world: int) -> list[int]:
     """Give each local CPU rank its own equal slice of the cores this process may use.
 
     Unpinned, the ranks' compute threads and gloo's communication threads wander over all cores and
-    slow each other down: 2 ranks of one thread on this 2-core machine took 142-165 ms a step of 2,048
-    rows each, pinned 130-132 ms (the forward pass went from ~38 to ~31 ms, its single-process share).
-    Opt-in (LIGHTFMP_PIN=1) since a rare abort of a pinned 2-rank test run (1 in about 6, "terminate
-    called without an active exception" in gloo); `shutdown` now has successful ranks leave together,
-    the likely cause, but pinning stays off: on the session-4 VM it measured no faster (2-rank
-    scaling 1.29x pinned against 1.35-1.40x unpinned in `bench/scale.py --scaling`). Nothing is
-    pinned where there are fewer cores than local ranks.
+    can slow each other down. Opt-in (LIGHTFMP_PIN=1): pinned 2-rank test runs aborted now and then in
+    gloo ("terminate called without an active exception"; `shutdown` now has successful ranks leave
+    together, the likely cause), and pinning did not scale better on every machine. Evidence:
+    docs/decisions.md#data-parallel-core-pinning-off-by-default; re-measure:
+    `python bench/scale.py --rows 1000000 --scaling --epochs 2 --repeat 3`, with and without
+    LIGHTFMP_PIN=1. Nothing is pinned where there are fewer cores than local ranks.
     Returns the cores kept (all of them when not pinned).
     """
     try:
@@ -163,16 +162,13 @@ def sync_table_grads(tables: list[nn.Module]) -> None:
 
     Each rank first sums its own duplicate ids (`sum_duplicate_rows`): at 2,048 x 39 Zipf ids only
     about one in eight is distinct, so the exchange carries several times fewer bytes and `RowAdam`
-    dedupes fewer rows. Measured (`bench/scale.py --rows 1000000 --scaling --epochs 2`, same session,
-    a noisy VM): 2 ranks trained 35,777 samples/s without the local sum and 43,731-48,921 with it
-    (1 process: 33-36k), i.e. 2-rank scaling 1.07x -> 1.27-1.49x. The gathered rows are concatenated
-    (a row two ranks touched appears twice) and `RowAdam` sums those duplicates as it does within one
-    rank. Every table's ids and values travel in one buffer (the int64 ids reinterpreted as words of
-    the values' dtype), so a step costs two collectives whatever the number of tables: the per-table
-    lengths, then the padded buffers. Measured before the local sum, with 2 pinned ranks of one
-    thread, 2,048 x 39 ids into a 1.3M x 10 table: 9-10 ms, against 16 ms for two all_gathers per
-    table (ids, values) each with its own length exchange, and
-    78 ms for gloo's sparse all_reduce, which coalesces (sorts) the ids on the way.
+    dedupes fewer rows. The gathered rows are concatenated (a row two ranks touched appears twice) and
+    `RowAdam` sums those duplicates as it does within one rank. Every table's ids and values travel in
+    one buffer (the int64 ids reinterpreted as words of the values' dtype), so a step costs two
+    collectives whatever the number of tables: the per-table lengths, then the padded buffers; faster
+    than per-table all_gathers or gloo's sparse all_reduce (which sorts the ids on the way).
+    Evidence: docs/decisions.md#data-parallel-table-gradients; re-measure:
+    `python bench/scale.py --rows 1000000 --scaling --epochs 2 --repeat 3`.
     """
     info = current()
     if not info.active:

@@ -1,24 +1,10 @@
 """The optimizer: Adam for dense parameters, row-wise lazy Adam for the embedding tables.
 
-Why (issue 4, measured): with a Criteo-sized table (1.29M rows x dim 10 = 12.9M parameters) the dense
-Adam update touches every row every step, although a batch of 4096 x 39 ids touches ~20k distinct
-rows. In a bare loop on this 2-core machine (../shared/docs/performance.md, idle) DNN training ran at
-23.1k samples/s with dense Adam (70 ms a step in the update alone), 35.2k with fused dense Adam and
-47.7k with sparse gradients + SparseAdam. With our models, `bench/train_throughput.py` section
-"embedding update" (DNN, 8,192 Zipf rows, one thread, machine shared with other jobs):
-    python bench/train_throughput.py --rows 8192 --models dnn --no-peer --update-steps 2 --threads 1
-    sparse grads + RowAdam (ours)     15,150 samples/s   table step 24.5 ms
-    sparse grads + torch SparseAdam   13,116 samples/s   table step 41.3 ms
-    dense fused Adam, whole table     12,276 samples/s   table step 21.2 ms (+ a dense 12.9M-float
-                                                          gradient to zero and fill every step)
-Two threads, machine nearly idle (matmul 161 GFLOP/s), 40,960 rows, after RowAdam's flat index_add:
-    python bench/train_throughput.py --rows 100000 --models dnn,deepfm,widedeep,pnn --update-steps 10
-    sparse grads + RowAdam (ours)     50,543 samples/s   table step 10.6 ms
-    sparse grads + torch SparseAdam   44,130 samples/s   table step 20.2 ms
-    dense fused Adam, whole table     35,573 samples/s   table step  9.6 ms (+ dense gradient)
-With two threads on the loaded machine an earlier RowAdam (index_add_ weight update) lost to dense
-Adam (3,954 vs 4,855/s): RowAdam is ~20 small parallel ops, each waiting for a busy second core.
-These are contended figures; the lead re-measures on an idle machine.
+Why: with a Criteo-sized table (1.29M rows x dim 10 = 12.9M parameters) the dense Adam update
+touches every row every step, although a batch of 4096 x 39 ids touches ~20k distinct rows; updating
+only those rows trains faster than dense or torch's SparseAdam on CPU. Evidence:
+docs/decisions.md#row-wise-lazy-adam-for-large-tables; re-measure:
+`python bench/train_throughput.py --rows 100000 --models dnn,deepfm,widedeep,pnn --update-steps 10`.
 
 Choices:
 - Dense parameters: `torch.optim.Adam`, `fused=True` where the build supports it for the device
@@ -29,8 +15,9 @@ Choices:
   only for rows the batch touched ("lazy Adam", as in TensorFlow's LazyAdamOptimizer and torch's
   SparseAdam, but without SparseAdam's sort of the 160k looked-up ids per step). An untouched row
   keeps its moments rather than decaying them and does not move; this changes the optimisation
-  (on the Criteo sample it cost ~0.002 test AUC, hence dense Adam for small tables), which is why the
-  accuracy benchmark compares test AUC with DeepCTR-Torch's dense Adam.
+  (it costs accuracy on small data, hence dense Adam for small tables:
+  docs/decisions.md#dense-adam-for-small-tables-on-cpu), which is why the accuracy benchmark compares
+  test AUC with DeepCTR-Torch's dense Adam.
 - Embedding L2 (paper: 1e-5) is added to the loss as ``embed_l2 * sum(rows looked up ** 2) / batch``
   (`FieldTable.last_sq`, computed with the lookup in one autograd node):
   only the rows the batch looked up, each counted once per occurrence, so the gradient stays sparse

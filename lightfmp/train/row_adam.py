@@ -7,19 +7,16 @@ touched rows are found. A table's sparse gradient from `F.embedding(sparse=True)
 one row per looked-up id (4096 x 39 = 160k rows at batch 4096, of which ~20k distinct on Criteo-like
 data). SparseAdam coalesces it, which sorts the 160k indices; here (`sum_duplicate_rows`) the distinct
 rows come from a boolean "touched" mask over the table (`nonzero` returns them already sorted, O(table
-rows) bytes) or from a sort of the ids, whichever was measured faster for that table and batch on this
-machine, duplicates are summed with one `scatter_add_` (after the sort, `index_add_`) into a compact buffer,
-and the moments and weights are gathered, updated and scattered back for those rows only. Measured on
-this 2-core machine while other jobs loaded it (1.29M x 10 table, batch 4096 x 39 Zipf ids), the
-step took about half of SparseAdam's time (281 vs 520 ms, both inflated by the load); `bench/train_throughput.py` compares
-RowAdam, SparseAdam and dense Adam in one run.
+rows) bytes) or from a sort of the ids, whichever this process timed faster for that table and batch,
+duplicates are summed with one `scatter_add_` (after the sort, `index_add_`) into a compact buffer,
+and the moments and weights are gathered, updated and scattered back for those rows only.
+Evidence: docs/decisions.md#row-wise-lazy-adam-for-large-tables; re-measure (RowAdam, SparseAdam and
+dense Adam in one run): `python bench/train_throughput.py --rows 100000 --models dnn --no-peer --update-steps 10`.
 
 Tables read with the same ids (a backbone's embedding and its linear or wide table, same fields
 and vocabularies) share one coalescing per step: a gradient whose ids equal the previous table's
 reuses its distinct rows and each id's position in them (`coalesce_rows` returns both), so only the
-duplicate sum runs again. Measured (`/tmp` script, one thread on a loaded AMD core, a 1.29M x 10
-and a 1.29M x 1 table, 4,096 x 39 Zipf ids, 25 interleaved steps): one RowAdam step over both
-tables 41.1 ms median (best 28.2) against 55.0 ms (best 35.3) with each table coalescing its own.
+duplicate sum runs again. Evidence: docs/decisions.md#rowadam-shares-one-coalescing-between-tables.
 
 State per parameter: step, exp_avg and exp_avg_sq [rows, width] (zeros). Two scratch index buffers
 (touched bool [rows], pos int64 [rows], `row_scratch`) are kept beside the state, not in it, and reused
@@ -60,10 +57,8 @@ def row_scratch(weight: Tensor) -> tuple[Tensor, Tensor]:
 def _by_mask(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """Distinct rows from a boolean mask over the table: no sort, but the scan reads every table row.
 
-    The index ops are the fastest of their equivalents on CPU (one thread, 1.29M-row table, 159,744 Zipf
-    ids, 20,804 distinct; `/tmp` timing, session 12's Xeon, ms): ``index_fill_`` 0.17 against
-    ``touched[idx] = True`` 0.31; NumPy's ``flatnonzero`` 0.48 against ``Tensor.nonzero`` 1.17 (both
-    sorted); ``index_select`` 0.20 against ``pos[idx]`` 0.52. The mask way went 2.1 -> 1.0 ms."""
+    The index ops (``index_fill_``, NumPy's ``flatnonzero``, ``index_select``) are the fastest of their
+    equivalents on CPU. Evidence: docs/decisions.md#rowadam-index-operations."""
     touched.index_fill_(0, idx, True)
     if touched.is_cuda:
         rows = touched.nonzero().squeeze(1)      # distinct touched rows, sorted
@@ -77,10 +72,7 @@ def _by_mask(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) -> tuple[T
 
 def _sum_by_scatter(rows: Tensor, inverse: Tensor, vals: Tensor) -> Tensor:
     # Sum duplicate ids with scatter_add_ over an expanded (stride-0) index: no [n * width] flat index
-    # is built. Measured (session 5, AMD, one thread, width 10) against the 1-D index_add_ over flat
-    # element positions used before: the 1M-row Criteo-format set's real ids (231,768-row table),
-    # 4,096 x 39 ids 12.1-12.8 vs 15.2-16.0 ms, 2,048 x 39 6.3-7.0 vs 7.2-7.5 ms; Zipf ids,
-    # n = 159,744: 16.1 vs 22.2 ms (a 2-D index_add_: 19.3).
+    # is built, and it beats index_add_ over flat positions (docs/decisions.md#rowadam-index-operations).
     width = vals.shape[1]
     grad = torch.zeros(rows.numel(), width, dtype=vals.dtype, device=vals.device)
     return grad.scatter_add_(0, inverse.unsqueeze(1).expand(-1, width), vals)
@@ -125,21 +117,15 @@ def coalesce_rows(idx: Tensor, vals: Tensor, touched: Tensor, pos: Tensor) -> tu
 
     Two ways give the same rows and, summing each row's values in the order of ``idx``, the same sums:
     a boolean mask over the table (`_by_mask`) or a sort of the ids (`_by_sort`). Which is faster
-    depends on n against the table's rows and on the machine: one thread, Zipf ids, width 10, 1.29M-row
-    table (mask vs sort ms; `python bench/table_optimizer.py --coalesce --rows 1290000` times the same on
-    one and two threads), session 8's Xeon: n = 4,992: 1.18 vs 0.28; 39,936: 2.07 vs
-    1.83; 79,872: 3.01 vs 3.66; 159,744: 4.87 vs 8.20. Session 5's AMD core: 4,992: 3.20 vs 0.50;
-    79,872: 9.9 vs 5.0; 159,744: 16.8 vs 13.2. No fixed threshold fits both, so on CPU the first
-    calls for each (table rows, n to a power of two) time both ways `_TRIALS` times each, alternately,
-    and the faster is kept for the rest of the process. On CUDA the sort is used for few ids
-    (n * 8 < rows), the mask otherwise.
+    depends on n against the table's rows and on the machine, and no fixed threshold fits the machines
+    measured, so on CPU the first calls for each (table rows, n to a power of two) time both ways
+    `_TRIALS` times each, alternately, and the faster is kept for the rest of the process. On CUDA the
+    sort is used for few ids (n * 8 < rows), the mask otherwise.
 
-    On CPU this runs on one thread: with two threads the mask's scatter of n flags and the
-    duplicate sum contend (Xeon, idle, n = 159,744: mask 8.3 ms on two threads, 5.5 on one; the
-    sort 7.7 on two; the bench above: mask 5.11 on one, 7.27 on two, sort 7.07 / 7.02), while the
-    optimizer's per-row update, which follows, gains from two. Whole DNN steps (batch 4096, 1.29M-row
-    table, two threads, idle Xeon, four interleaved epochs of each, a script not kept), best ms/step: the former fixed rule (sort here, two threads) 59.1, this 57.0; the mask on
-    two threads 58.2, on one 57.8; the sort on one 61.4.
+    On CPU this runs on one thread: with two threads the mask's scatter of n flags and the duplicate
+    sum contend, while the optimizer's per-row update, which follows, gains from two.
+    Evidence: docs/decisions.md#rowadam-coalescing-mask-or-sort-timed-per-process; re-measure:
+    `python bench/table_optimizer.py --coalesce --rows 1290000 --batches 128,2048,4096`.
     """
     if idx.is_cuda:
         return (_by_sort if idx.numel() * 8 < touched.numel() else _by_mask)(idx, vals, touched, pos)

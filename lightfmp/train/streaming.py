@@ -3,8 +3,9 @@
 `DeviceBatches` copies a whole split onto the device, the fastest path while it fits. At Criteo size
 (36M training rows, 5.6 GB of int32 ids) it does not, and under torch.distributed each rank must read
 only its own shard, so `StreamBatches` reads one chunk of consecutive rows at a time from the memory
-map (a sequential read: a memory-mapped matrix serves ~10M random rows/s here, sequential far more),
-applies the `Rows` view's column and row selection to that chunk, and slices shuffled batches from it.
+map (a sequential read: random rows from a memory map are far slower; evidence:
+docs/decisions.md#streaming-batches-from-the-memory-map), applies the `Rows` view's column and row
+selection to that chunk, and slices shuffled batches from it.
 
 Choices:
 - Shard: rank r of W reads the contiguous positions [r*N/W, (r+1)*N/W) (`Rows.shard`). Contiguous,

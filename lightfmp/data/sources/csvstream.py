@@ -4,14 +4,13 @@ The file is memory-mapped and cut into chunks of about ``CHUNK_BYTES`` bytes end
 newline; a pool of threads (one per core, at most ``MAX_THREADS``) parses chunks with
 ``pyarrow.csv.read_csv`` side by side, and the tables are taken in file order, a few chunks in
 flight, so memory does not grow with the file. (pyarrow's own streaming reader, ``open_csv``, is
-single-threaded: it left the second core idle, and parsing is most of ``prepare``'s time.
-``read_csv(use_threads=True)`` per chunk also parallelises, at about 10-20% more CPU time than
-one single-threaded ``read_csv`` per thread, measured on the 1M-row bench file.) Cutting at any
-newline is what pyarrow's own block splitter does with ``newlines_in_values=False`` (the default,
-kept here), and it is only valid for encodings in which byte 0x0A is always a newline (UTF-8,
-latin-1: the ones accepted). pyarrow does not report
-line numbers for bad rows, so when it fails we re-scan the file as text (the error path only) to
-find the first offending line and column. Line numbers count from 1 and include a header line.
+single-threaded, and ``read_csv(use_threads=True)`` per chunk costs more CPU time than one
+single-threaded ``read_csv`` per thread: docs/decisions.md#csv-parsing-in-chunks-on-a-thread-pool.)
+Cutting at any newline is what pyarrow's own block splitter does with ``newlines_in_values=False``
+(the default, kept here), and it is only valid for encodings in which byte 0x0A is always a newline
+(UTF-8, latin-1: the ones accepted). pyarrow does not report line numbers for bad rows, so when it
+fails we re-scan the file as text (the error path only) to find the first offending line and column.
+Line numbers count from 1 and include a header line.
 Empty lines are not skipped, which keeps line numbers exact: pyarrow reads a blank line as a row
 whose cells are all empty (missing), so a label check names it.
 """
@@ -35,10 +34,10 @@ import pyarrow.csv as pacsv
 
 from lightfmp.errors import InputError
 
-# pyarrow parses small blocks fastest (cache-sized; measured 1 MB 10% faster than 4 MB, and 4 MB
-# ~2.5x faster than 32 MB); a 32 MB chunk (about 128k Criteo rows) per thread amortises the
-# per-call set-up. Chunks are then grouped into tables of GROUP_ROWS rows so per-group work
-# (dictionary unification, vocabulary lookups) is paid per half million rows, not per block.
+# pyarrow parses small (cache-sized) blocks fastest; a 32 MB chunk (about 128k Criteo rows) per thread
+# amortises the per-call set-up (docs/decisions.md#csv-parsing-in-chunks-on-a-thread-pool). Chunks are
+# then grouped into tables of GROUP_ROWS rows so per-group work (dictionary unification, vocabulary
+# lookups) is paid per half million rows, not per block.
 BLOCK_SIZE = 1 << 20
 CHUNK_BYTES = 32 << 20
 MAX_THREADS = 8
