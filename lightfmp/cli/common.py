@@ -44,7 +44,7 @@ _RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--exact-gpu",), dict(is_flag=True, help="On cuda: plain float32 matmuls and eager steps "
                                                 "(no TF32, no CUDA graphs), e.g. to compare with a CPU run.")),
     (("--set", "settings"), dict(multiple=True, metavar="SECTION.NAME=VALUE",
-                                 help="Any other setting of the data, model or train config (repeatable), e.g. "
+                                 help="Any other setting of the data, model or train config (prune: also pretrain; repeatable), e.g. "
                                       "--set train.embed_l2=1e-4 --set model.batch_norm=true.")),
     (("--json", "as_json"), dict(is_flag=True, help="Print the report as JSON on stdout.")),
     (("--quiet",), dict(is_flag=True, help="No progress bars.")),
@@ -197,7 +197,7 @@ def open_prepared(args: CommonArgs, pretrain_size: int | None = None) -> Any:
 
 
 def resume_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--resume: continue from the run folder's last checkpoint (issue 7)."""
+    """--resume: continue from the run folder's last checkpoint."""
     return click.option("--resume", is_flag=True,
                         help="Continue from the run folder's last checkpoint (same options as the killed run).")(f)
 

@@ -73,7 +73,7 @@ def command(rows: int, model: str, prune_ratio: float, epochs: int, hidden: str,
         click.echo(f"planted informative fields kept by Light-FMP: {len(kept)}/{len(planted)} ({', '.join(kept)})")
     for pair in truth.get("interaction", []):
         # Said on purpose: a field that matters only jointly with another is hard for one gate per field
-        # to see on 2,000 rows (measured: the pair ranks 31-39 of 39, seeds 0-4), and users should know.
+        # to see on 2,000 rows (docs/decisions.md#fields-kept-whatever-the-mask-says), and users should know.
         kept = [f for f in pair if f in set(rep["fields_kept"])]
         hint = "" if len(kept) == len(pair) else f" (`lightfmp prune --keep-fields {','.join(pair)}` keeps it)"
         click.echo(f"interaction-only pair ({', '.join(pair)}; no main effect, only their XOR matters) kept: "

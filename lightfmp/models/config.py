@@ -35,19 +35,14 @@ def parse_embed_init(text: str) -> float | None:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Sizes shared by the five backbones.
+    """Sizes shared by the six backbones; each field's default and help stand beside it (`lightfmp.knobs`).
 
     Defaults follow paper section 3.4: D = 10 (Criteo/Avazu; the paper uses 64 for MovieLens),
-    MLP 400-400-200. ``cin_layers`` 100-100-100 is xDeepFM's own setting for Criteo (Lian et al. 2018);
-    the paper does not state it. ``cin_split_half`` is off, following the paper's eq. 6.
-    ``embed_init_std``: the embedding table starts N(0, std^2) per entry, 1e-4 by default as in
-    DeepCTR-Torch and FuxiCTR, the same whatever the table's size; None gives Xavier-uniform over the
-    whole table, as the OptFS code the paper builds on does (its std, sqrt(2 / (rows + D)), is 0.013 on
-    the 11.5k-row Criteo sample and about 0.0013 on full Criteo). Why 1e-4 is the default: against
-    DeepCTR-Torch on the same split (bench/accuracy.py, Criteo and Avazu 10 seeds, MovieLens 3), every
-    backbone on every sample is within 0.005 with it; with Xavier, Criteo PNN (-0.0065) and MovieLens
-    xDeepFM (-0.0056, one seed) are not. ``cross_layers``: DCN's cross network depth (Wang et al. 2017
-    search 1-6 layers; 3 here, a middle value, not tuned).
+    MLP 400-400-200; CIN 100-100-100 is xDeepFM's own Criteo setting; ``cin_split_half`` off follows the
+    paper's eq. 6; DCN's 3 cross layers are a middle value of Wang et al.'s 1-6, not tuned. Embeddings
+    start N(0, 1e-4^2), as DeepCTR-Torch and FuxiCTR (None: Xavier-uniform over the table, as the OptFS
+    code). Evidence: docs/decisions.md#embedding-initialisation and #backbone-sizes; re-measure:
+    `python bench/accuracy.py`.
     """
 
     embed_dim: int = knob(10, "Embedding dimension per field (the paper uses 64 on MovieLens).", flag="--embed-dim",
