@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -76,21 +77,7 @@ def command(run_dir: str, input_path: str, out: str | None, id_column: str | Non
         logits, seconds = score(scorer, X, batch_size)
         used = scorer.name
     probs = sigmoid(logits)
-    cells = np.char.mod("%.6f", probs)
-    header = "probability"
-    if ids is not None:
-        cells = np.char.add(np.char.add(_csv_cells(ids), ","), cells)
-        header = f"{_csv_cells([id_column])[0]},{header}"
-    lines = header + "\n" + "\n".join(cells) + "\n"
-    if out is None:
-        sys.stdout.write(lines)
-    else:
-        tmp = Path(out).with_name(f".{Path(out).name}.tmp")
-        try:
-            tmp.write_text(lines, encoding="utf-8")
-            tmp.replace(out)
-        finally:
-            tmp.unlink(missing_ok=True)
+    _write_probabilities(probs, ids, id_column, out)
     info = {"rows": int(len(probs)), "seconds": seconds, "auc": None, "logloss": None, "engine": used,
             "int8": int8}
     if y is not None:
@@ -101,17 +88,41 @@ def command(run_dir: str, input_path: str, out: str | None, id_column: str | Non
     if as_json:
         click.echo(json.dumps(info), err=True)
         return
-    msg = f"scored {info['rows']:,} rows in {seconds:.3f} s"
+    click.echo(_summary(info, used, int8, y is not None) + (f"; wrote {out}" if out else ""), err=True)
+
+
+def _write_probabilities(probs: np.ndarray, ids: Any, id_column: str | None, out: str | None) -> None:
+    """The CSV (id column first when asked), to stdout or atomically to ``out``."""
+    cells = np.char.mod("%.6f", probs)
+    header = "probability"
+    if ids is not None:
+        cells = np.char.add(np.char.add(_csv_cells(ids), ","), cells)
+        header = f"{_csv_cells([id_column])[0]},{header}"
+    lines = header + "\n" + "\n".join(cells) + "\n"
+    if out is None:
+        sys.stdout.write(lines)
+        return
+    tmp = Path(out).with_name(f".{Path(out).name}.tmp")
+    try:
+        tmp.write_text(lines, encoding="utf-8")
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _summary(info: dict[str, Any], used: str, int8: bool, labelled: bool) -> str:
+    """The one stderr line: rows, time, engine, and the AUC (with int8's change) where labels exist."""
+    msg = f"scored {info['rows']:,} rows in {info['seconds']:.3f} s"
     if used != "torch" or int8:
         msg += f" ({used}{', int8' if int8 else ''})"
-    if y is not None:
+    if labelled:
         msg += f"; AUC {info['auc']:.4f}"
         if "auc_change" in info:
             msg += f" (fp32 {info['auc_fp32']:.4f}, int8 change {info['auc_change']:+.4f})"
         msg += f", logloss {info['logloss']:.4f}"
     elif int8:
         msg += "; no labels, so the AUC change of int8 is not measured"
-    click.echo(msg + (f"; wrote {out}" if out else ""), err=True)
+    return msg
 
 
 def _engines(run, bundle, engine: str | None, int8: bool):

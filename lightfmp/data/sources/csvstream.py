@@ -27,7 +27,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Sequence
+from typing import BinaryIO, Callable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -235,29 +235,36 @@ def stream_csv(
         whole = pa.py_buffer(data)
         group: list[pa.Table] = []
         rows = 0
-        workers = min(usable_cores(), MAX_THREADS)
-        with ThreadPoolExecutor(workers, thread_name_prefix="lightfmp-csv") as pool:
-            pending: deque[Future] = deque()
-            ranges = enumerate(_line_chunks(data, chunk_bytes, len(BOM) if data[:len(BOM)] == BOM else 0))
-            while True:
-                # keep one chunk per thread plus one in flight; take results in file order
-                for k, (start, stop) in itertools.islice(ranges, workers + 1 - len(pending)):
-                    pending.append(pool.submit(parse_chunk, k, start, stop))
-                if not pending:
-                    break
-                table = pending.popleft().result()
-                if table is not None and table.num_rows:
-                    group.append(table)
-                    rows += table.num_rows
-                if rows >= group_rows:
-                    yield line, pa.concat_tables(group)
-                    line, group, rows = line + rows, [], 0
+        ranges = enumerate(_line_chunks(data, chunk_bytes, len(BOM) if data[:len(BOM)] == BOM else 0))
+        for table in _in_file_order(parse_chunk, ranges):
+            group.append(table)
+            rows += table.num_rows
+            if rows >= group_rows:
+                yield line, pa.concat_tables(group)
+                line, group, rows = line + rows, [], 0
         if group:
             yield line, pa.concat_tables(group)
     except pa.ArrowInvalid as exc:
         raise explain_parse_error(path, layout, str(exc)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc}", path) from None
+
+
+def _in_file_order(parse_chunk: Callable[[int, int, int], pa.Table | None],
+                   ranges: Iterator[tuple[int, tuple[int, int]]]) -> Iterator[pa.Table]:
+    """The non-empty parsed chunks in file order, parsed on a thread pool: one chunk per thread plus one
+    in flight, so memory holds a few chunks whatever the file's size."""
+    workers = min(usable_cores(), MAX_THREADS)
+    with ThreadPoolExecutor(workers, thread_name_prefix="lightfmp-csv") as pool:
+        pending: deque[Future] = deque()
+        while True:
+            for k, (start, stop) in itertools.islice(ranges, workers + 1 - len(pending)):
+                pending.append(pool.submit(parse_chunk, k, start, stop))
+            if not pending:
+                return
+            table = pending.popleft().result()
+            if table is not None and table.num_rows:
+                yield table
 
 
 def usable_cores() -> int:
