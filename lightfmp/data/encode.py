@@ -28,12 +28,6 @@ if TYPE_CHECKING:
 _TABLE = Path("<table>")  # where an in-memory table's errors say they are
 
 
-def encode_file(data: "PreparedData", path: Path, fields: list[str] | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(X int32 [N, len(fields)], y float32 [N] or None); see ``PreparedData.encode_raw``."""
-    X, y, _ = encode_rows(data, path, fields, None)
-    return X, y
-
-
 def _source(data: "PreparedData", input: Path | None) -> Any:
     """The data set's source for ``input`` (None: a source without files, for tables), lenient on labels."""
     schema = data.schema

@@ -15,7 +15,6 @@ search epochs where recorded, and the data-parallel world size. A setting a run 
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,6 @@ SPEED_ONLY = frozenset({"seed", "device", "eval_batch_size", "threads", "in_memo
 # protocol keys of the prepared data that identify it (the rest describe it)
 DATA_KEYS = ("format", "input", "rows", "seed", "min_count", "pretrain_size", "source_options")
 # settings that tell the columns (data sets) apart: they may differ across a row, not within a cell
-DATA_SETTINGS = ("dataset", "train_rows", "fields_total") + tuple(f"data.{k}" for k in DATA_KEYS)
 
 
 def method_of(r: dict[str, Any]) -> str:
@@ -234,6 +232,3 @@ def best_match(ref: dict[str, Any], candidates: Sequence[Sequence[dict[str, Any]
     best = max(scores)
     return scores.index(best) if scores.count(best) == 1 else None
 
-
-def finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)

@@ -18,7 +18,6 @@ import numpy as np
 from lightfmp.errors import InputError
 from lightfmp.knobs import text_to_value
 
-STAGES = ("two-stage", "single-stage", "shallow")
 
 
 def n_kept(num_fields: int, prune_ratio: float) -> int:

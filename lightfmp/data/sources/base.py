@@ -154,17 +154,6 @@ def integer_block(v: np.ndarray, valid: np.ndarray | None) -> FieldBlock:
     return FieldBlock(values, codes)
 
 
-def float_block(v: np.ndarray, valid: np.ndarray | None) -> FieldBlock:
-    """FieldBlock of float64 values via np.unique (NaN counts as missing)."""
-    ok = ~np.isnan(v) if valid is None else valid & ~np.isnan(v)
-    codes = np.full(v.shape[0], -1, np.int32)
-    if not ok.any():
-        return FieldBlock(pa.array([], pa.float64()), codes)
-    uniq, inv = np.unique(v[ok], return_inverse=True)
-    codes[ok] = inv.reshape(-1)
-    return FieldBlock(masked_array(uniq), codes)
-
-
 def parse_label_map(value: "str | Mapping[str, Any] | None") -> dict[str, float] | None:
     """``'yes=1,no=0'`` (or a mapping) -> ``{'yes': 1.0, 'no': 0.0}``; None stays None.
 
