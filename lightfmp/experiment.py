@@ -38,7 +38,9 @@ from lightfmp.pruning.lightfmp import LightFMP
 from lightfmp.pruning.pretrain import PretrainResult
 from lightfmp.pruning.steps import count_params
 from lightfmp.selection import SELECTORS, SelectorConfig
-from lightfmp.train import EvalResult, FitResult, TrainConfig, distributed, evaluate
+from lightfmp.metrics import auc, logloss, sigmoid
+from lightfmp.timing import throughput
+from lightfmp.train import EvalResult, FitResult, TrainConfig, distributed, predict_logits
 from lightfmp.train.checkpoint import load_checkpoint, save_checkpoint
 
 METHODS = ("none", *[m for m in SELECTORS if m != "lightfmp"], "lightfmp", "lightfmp-scratch")
@@ -65,6 +67,7 @@ class RunResult:
     mask: Any = None  # per-field scores (name -> score, or schema order), None without one
     extra: dict[str, Any] = field(default_factory=dict)  # method-specific report keys
     test: EvalResult | None = None
+    test_scores: np.ndarray | None = None  # the test split's probabilities (rank 0)
     estimator: Any = None  # the fitted LightFMP or FieldSelector, where there is one
 
     def report(self) -> dict[str, Any]:
@@ -168,11 +171,18 @@ def run(method: str, data: Any, *, model_name: str = "dnn", model_cfg: ModelConf
     result.extra.update(resumed=bool(resume), distributed={"world_size": info.world, "backend": info.backend,
                                                            "rank_state_sha1": distributed.all_digests(result.model)})
     if info.is_main:
-        Xt, yt = data.split("test")
-        result.test = evaluate(result.model, _kept(Xt, result.kept), yt, train_cfg.eval_batch_size, train_cfg.device)
+        result.test, result.test_scores = _score_test(result, data, train_cfg)
         if out is not None:
             save(result, out, data)
     return result
+
+
+def _score_test(result: RunResult, data: Any, cfg: TrainConfig) -> tuple[EvalResult, np.ndarray]:
+    """The test split's metrics and probabilities (row order, kept for paired comparisons between runs)."""
+    Xt, yt = data.split("test")
+    logits, seconds = predict_logits(result.model, _kept(Xt, result.kept), cfg.eval_batch_size, cfg.device)
+    probs, y = sigmoid(logits), np.asarray(yt)
+    return EvalResult(auc(y, probs), logloss(y, probs), seconds, throughput(len(y), seconds)), probs.astype(np.float32)
 
 
 def _config(method: str, model_name: str, prune_ratio: float, model_cfg: Any, train_cfg: Any, data: Any,
@@ -331,7 +341,7 @@ def save(result: RunResult | LightFMP, out: str | Path, data: Any, report: dict[
     if isinstance(result, LightFMP):
         result = _estimator_result(result, _config(result.method, result.model, result.prune_ratio,
                                                    result.model_config, result.train_config, data, est=result))
-        result.test = result.estimator.evaluate(*data.split("test"))
+        result.test, result.test_scores = _score_test(result, data, result.estimator.train_config)
     report = report if report is not None else result.report()
     model = fold_value_mask(result.model) if isinstance(result.model.gate, ValueMask) else result.model
     source = getattr(data, "dir", None)
@@ -340,7 +350,8 @@ def save(result: RunResult | LightFMP, out: str | Path, data: Any, report: dict[
 
         source = pa.table({"field": pa.array([], pa.string()), "value": pa.array([], pa.string()),
                            "id": pa.array([], pa.int32())})
-    return runs.write_run(out, report, model.cpu(), result.schema.subset(result.kept), source, result.config)
+    return runs.write_run(out, report, model.cpu(), result.schema.subset(result.kept), source, result.config,
+                          test_scores=result.test_scores)
 
 
 save_run = save  # lightfmp.save_run(est, "runs/my_run", data): the run folder of a fitted LightFMP

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -36,6 +37,7 @@ from lightfmp.errors import InputError
 
 REPORT, MODEL, SCHEMA, VOCAB, CONFIG = "report.json", "model.pt", "schema.json", "vocab.parquet", "config.json"
 GATED = "gated_model.pt"
+TEST_SCORES = "test_scores.npy"  # the test split's probabilities, row order: paired bootstraps between runs
 
 
 @dataclass
@@ -106,7 +108,8 @@ def _kept_vocab(source: str | Path | pa.Table, names: list[str]) -> pa.Table:
 
 
 def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, schema: Schema,
-              data_dir_or_vocab: str | Path | pa.Table, config: dict[str, Any]) -> Path:
+              data_dir_or_vocab: str | Path | pa.Table, config: dict[str, Any],
+              test_scores: np.ndarray | None = None) -> Path:
     """Write a run folder atomically and return its path.
 
     Args:
@@ -116,6 +119,7 @@ def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, sch
         schema: the schema of the model's input columns (kept fields only).
         data_dir_or_vocab: the prepared data folder, a vocab.parquet path, or a pyarrow table.
         config: the resolved configuration (JSON-serialisable).
+        test_scores: the test split's probabilities in its row order (float32), for paired comparisons.
     """
     gate = getattr(model, "gate", None)
     build_args = model.build_args()
@@ -133,6 +137,8 @@ def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, sch
             torch.save({"build_args": build_args, "gate": type(gate).__name__, "state_dict": state}, tmp / GATED)
         schema.save(tmp / SCHEMA)
         (tmp / CONFIG).write_text(json.dumps(json_safe(config), indent=1, allow_nan=False))
+        if test_scores is not None:
+            np.save(tmp / TEST_SCORES, np.asarray(test_scores, dtype=np.float32))
     return out
 
 

@@ -26,7 +26,7 @@ from typing import Iterable
 from lightfmp.errors import InputError
 
 RUN_FILES = frozenset({"report.json", "model.pt", "gated_model.pt", "schema.json", "vocab.parquet",
-                       "config.json", "checkpoint.pt", "mask_heatmap.png"})
+                       "config.json", "checkpoint.pt", "mask_heatmap.png", "test_scores.npy"})
 DATA_FILES = frozenset({"schema.json", "vocab.parquet", "pretrain_index.npy", "truth.json",
                         *(f"{s}_{k}.npy" for s in ("train", "valid", "test") for k in "Xy")})
 EXPORT_FILES = frozenset({"bundle.json", "model.onnx", "model.onnx.data", "model.pt2", "schema.json", "vocab.parquet"})

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -33,6 +34,13 @@ def test_set_reaches_other_fields_and_lands_in_config_json(synthetic_data: Path,
                         "--set", "train.embed_l2=1e-4", "--set", "model.batch_norm=true"]) == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["train_config"]["embed_l2"] == 1e-4 and cfg["model_config"]["batch_norm"] is True
+    # the test split's probabilities are kept, in row order, for paired comparisons between runs
+    from lightfmp.data.dataset import PreparedData
+    from lightfmp.metrics import auc
+
+    y = PreparedData.load(synthetic_data).split("test")[1]
+    report = json.loads((out / "report.json").read_text())
+    assert auc(y, np.load(out / "test_scores.npy")) == pytest.approx(report["auc"], abs=1e-6)
 
 
 @pytest.mark.parametrize("setting,message", [
