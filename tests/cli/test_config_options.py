@@ -40,7 +40,7 @@ def test_set_reaches_other_fields_and_lands_in_config_json(synthetic_data: Path,
 
     y = PreparedData.load(synthetic_data).split("test")[1]
     report = json.loads((out / "report.json").read_text())
-    assert auc(y, np.load(out / "test_scores.npy")) == pytest.approx(report["auc"], abs=1e-6)
+    assert auc(y, np.load(out / "test_scores.npy")) == pytest.approx(report["auc"], abs=1e-5)  # float32 ties
 
 
 @pytest.mark.parametrize("setting,message", [
