@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from lightfmp.models.config import ModelConfig
 
 # name -> (module under lightfmp.models, class): one line adds a backbone
-BACKBONES: dict[str, tuple[str, str]] = {
+BACKBONES: dict[str, Any] = {
     "dnn": ("dnn", "DNN"), "widedeep": ("wide_deep", "WideDeep"), "deepfm": ("deepfm", "DeepFM"),
     "xdeepfm": ("xdeepfm", "XDeepFM"), "pnn": ("pnn", "PNN"), "dcn": ("dcn", "DCN"),
 }
@@ -24,7 +24,10 @@ def model_class(name: str) -> Any:
     """The backbone class registered as ``name``."""
     if name not in BACKBONES:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(BACKBONES)}")
-    module, cls = BACKBONES[name]
+    entry = BACKBONES[name]
+    if not isinstance(entry, tuple):  # a class registered directly (tests, user extensions)
+        return entry
+    module, cls = entry
     return getattr(import_module(f"lightfmp.models.{module}"), cls)
 
 
@@ -46,8 +49,8 @@ def __getattr__(name: str) -> Any:  # the torch parts, loaded on first use
         return {n: model_class(n) for n in BACKBONES}
     if name == "CTRModel":
         return import_module("lightfmp.models.base").CTRModel
-    for n, (module, cls) in BACKBONES.items():
-        if cls == name:
+    for n, entry in BACKBONES.items():
+        if isinstance(entry, tuple) and entry[1] == name:
             return model_class(n)
     raise AttributeError(f"module 'lightfmp.models' has no attribute {name!r}")
 

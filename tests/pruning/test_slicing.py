@@ -155,12 +155,12 @@ def test_an_unregistered_field_dependent_layer_is_caught():
             super().__init__(vocab_sizes, cfg)
             self.odd = Odd(len(vocab_sizes))
 
-    models.MODELS["dnn"] = DNNOdd
+    models.BACKBONES["dnn"] = DNNOdd
     try:
         with pytest.raises(RuntimeError, match="no slicer"):
             prune_fields(m, KEEP)
     finally:
-        models.MODELS["dnn"] = orig
+        models.BACKBONES["dnn"] = ("dnn", "DNN")
 
 
 def test_every_backbone_has_a_slicer():
