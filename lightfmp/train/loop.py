@@ -70,6 +70,7 @@ class LoopState:
     seconds: float = 0.0          # this epoch's time on the stopwatch (set before on_epoch_end)
     began: float = 0.0            # time.perf_counter() when this epoch began
     stop: bool = False
+    total_steps: int = 0          # the phase's planned steps: epochs x steps an epoch, capped at max_steps
 
 
 Callback = Callable[[LoopState], None]
@@ -85,7 +86,8 @@ def train_loop(step: Callable[[Any], Tensor], batches: Any, model: nn.Module, *,
     Raises NonFiniteLossError at the first NaN/inf loss.
     """
     steps, sw = len(batches), stopwatch or Stopwatch(device)
-    state = LoopState(phase, step=(first_epoch - 1) * steps)
+    total = epochs * steps if max_steps is None else min(epochs * steps, max_steps)
+    state = LoopState(phase, step=(first_epoch - 1) * steps, total_steps=total)
     check_every = 1 if str(device) == "cpu" else 50
     for state.epoch in range(first_epoch, epochs + 1):
         state.losses, state.began, before, done = torch.zeros(steps, device=device), time.perf_counter(), sw.seconds, 0

@@ -116,7 +116,8 @@ def make_batches(rows: Rows, cfg: TrainConfig, info: distributed.DistInfo) -> De
 def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: TrainConfig,
         extra_loss: Callable[[], Tensor] | None = None, extra_param_groups: Iterable[dict[str, Any]] = (),
         progress: bool = True, *, phase: str = "training", resume: dict[str, Any] | None = None,
-        on_epoch_end: Callable[[dict[str, Any]], None] | None = None, log_epochs: bool = False) -> FitResult:
+        on_epoch_end: Callable[[dict[str, Any]], None] | None = None, log_epochs: bool = False,
+        on_step: Callable[[LoopState, Any], None] | None = None) -> FitResult:
     """Train `model` in place on `train` and return what happened.
 
     Args:
@@ -135,6 +136,9 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
             its epoch with its weights, optimizer moments, random generators, history and best state.
         on_epoch_end: called on every rank after each epoch with the full trainer state (CPU tensors and
             plain values); the caller writes it as a checkpoint.
+        on_step: called after every optimizer step as ``on_step(loop_state, optimizer)`` (the step number
+            and the phase's total steps are ``loop_state.step`` and ``loop_state.total_steps``); e.g.
+            `lightfmp.sparse.SparseTraining.fit_hook()`, which re-applies its masks and updates them.
 
     Under torch.distributed (`lightfmp.train.distributed`) the model is wrapped in DDP for the dense
     parameters, table gradients are all-reduced sparsely, each rank streams its shard of `train`, and
@@ -233,7 +237,8 @@ def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: 
             step = train_step(net, optimizer, embed_l2=cfg.embed_l2, extra_loss=extra_loss, after_backward=sync,
                               graphed=graphed)
             train_loop(step, batches, net, phase=phase, epochs=cfg.epochs, first_epoch=first_epoch, device=device,
-                       on_epoch_end=epoch_end, stopwatch=train_sw, progress=progress and info.is_main)
+                       on_epoch_end=epoch_end, stopwatch=train_sw, progress=progress and info.is_main,
+                       on_step=None if on_step is None else (lambda st: on_step(st, optimizer)))
         if best_state is not None:
             model.load_state_dict(best_state)
     finally:
