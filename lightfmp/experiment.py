@@ -112,9 +112,11 @@ class _Ctx:
     def epoch_saver(self, phase: str, **payload: Any) -> Callable[[dict[str, Any]], None]:
         return lambda state: self.save(phase, **payload, model=state["model"], trainer=state)
 
-    def fit(self, model: nn.Module, rows: Any, valid: Any, phase: str, resume: Any, on_epoch_end: Any) -> FitResult:
+    def fit(self, model: nn.Module, rows: Any, valid: Any, phase: str, resume: Any, on_epoch_end: Any,
+            on_step: Any = None) -> FitResult:
         return train.fit(model, rows, valid, self.train_cfg, progress=self.progress and distributed.current().is_main,
-                         phase=phase, resume=resume, on_epoch_end=on_epoch_end, log_epochs=self.log_epochs)
+                         phase=phase, resume=resume, on_epoch_end=on_epoch_end, log_epochs=self.log_epochs,
+                         on_step=on_step)
 
 
 def run(method: str, data: Any, *, model_name: str = "dnn", model_cfg: ModelConfig | None = None,
@@ -122,13 +124,15 @@ def run(method: str, data: Any, *, model_name: str = "dnn", model_cfg: ModelConf
         pretrain_cfg: Any = None, init: str | None = None, keep_fields: Sequence[str] = (),
         search_epochs: int = 2, options: dict[str, Any] | None = None, train_rows: str = "train",
         out: str | Path | None = None, checkpoint: str | Path | None = None, resume: bool = False,
-        progress: bool = False, log_epochs: bool = False) -> RunResult:
+        progress: bool = False, log_epochs: bool = False, sparse: Any = None) -> RunResult:
     """Run ``method`` on ``data`` (a PreparedData); score the test split; write ``out`` if given (rank 0).
 
     ``train_rows``: the rows No Selection trains on, "train" (the whole training split) or "continued"
     (train minus D_S); the other methods take only "train". An automatic batch size (``train_cfg.batch_size``
     None) is chosen from the rows trained on (Light-FMP: its continued-training rows) and recorded.
     ``checkpoint``: the file written after each phase and epoch (module doc); ``resume`` reads it first.
+    ``sparse``: a `lightfmp.sparse.SparseConfig` (method ``none`` only): No Selection trained at a fixed
+    parameter budget (`lightfmp.sparse.SparseTraining`), saved in the compressed form.
     Under torchrun every rank runs this; only rank 0 scores the test split (``result.test`` is None
     elsewhere) and writes ``out``; the report lists every rank's weight digest.
     """
@@ -157,6 +161,10 @@ def run(method: str, data: Any, *, model_name: str = "dnn", model_cfg: ModelConf
         config["search_epochs"] = search_epochs
     if method == "none":
         config["train_rows"] = train_rows
+    if sparse is not None:
+        if method != "none":
+            raise ValueError(f"sparse training applies to method 'none' (No Selection), not {method!r}")
+        config["sparse"] = asdict(sparse)
     schema, info = data.schema, distributed.current()
     identity = {**{k: v for k, v in config.items() if k != "data"}, "dataset": schema.dataset,
                 "fields": list(schema.names), "vocab_sizes": list(schema.vocab_sizes), "world_size": info.world}
@@ -195,7 +203,8 @@ def _config(method: str, model_name: str, prune_ratio: float, model_cfg: Any, tr
 
 
 def _run_none(ctx: _Ctx, train_rows: str) -> RunResult:
-    """No Selection: the backbone on every field (whole train split, or train minus D_S)."""
+    """No Selection: the backbone on every field (whole train split, or train minus D_S); with a sparse config,
+    trained at its fixed density (`_sparse_training`)."""
     from lightfmp.selection.deep import build_backbone
 
     data, schema = ctx.data, ctx.data.schema
@@ -204,12 +213,36 @@ def _run_none(ctx: _Ctx, train_rows: str) -> RunResult:
     model = build_backbone(ctx.model_name, schema.vocab_sizes, _selector_cfg(ctx))
     rows = data.split("train") if train_rows == "train" else data.continued()
     state = ckpt["trainer"] if ckpt is not None else None
-    fr = ctx.fit(model, rows, data.split("valid"), "training", state, lambda s: ctx.save("training", trainer=s))
+    st = _sparse_training(ctx, model, rows, ckpt) if ctx.config.get("sparse") else None
+    saver = (lambda s: ctx.save("training", trainer=s)) if st is None else (
+        lambda s: ctx.save("training", trainer=s, sparse=st.state_dict()))
+    fr = ctx.fit(model, rows, data.split("valid"), "training", state, saver, st.fit_hook() if st else None)
     ct = time.perf_counter() - t1 + (float(state["elapsed_seconds"]) if state is not None else 0.0)
     params = count_params(model)
+    extra: dict[str, Any] = {"stage": "none", "train_split": "train" if train_rows == "train" else "train minus D_S"}
+    params_after = params
+    if st is not None:
+        st.sync_to_weights()  # fit restored its best epoch's weights: the masks follow them
+        extra["sparse"] = st.stats()
+        params_after = params - sum(int((p.detach() == 0).sum()) for p in st.params.values())
     return RunResult("none", ctx.model_name, schema, list(range(schema.num_fields)), model, fr, int(len(rows[1])),
-                     params, params, ctx.config, continued_seconds=ct,
-                     extra={"stage": "none", "train_split": "train" if train_rows == "train" else "train minus D_S"})
+                     params, params_after, ctx.config, continued_seconds=ct, extra=extra)
+
+
+def _sparse_training(ctx: _Ctx, model: nn.Module, rows: Any, ckpt: dict[str, Any] | None) -> Any:
+    """The `SparseTraining` of a sparse No Selection run; a ``dense_first`` method (post-training magnitude
+    pruning) trains the dense model first, without checkpoints (a run killed there starts over)."""
+    from lightfmp.sparse import SparseTraining, UpdateSchedule, get_variant
+
+    cfg = ctx.config["sparse"]
+    variant = get_variant(cfg["method"])
+    if variant.dense_first and ckpt is None:
+        ctx.fit(model, rows, ctx.data.split("valid"), "dense training", None, None)
+    st = SparseTraining(model, cfg["density"], variant=variant, schedule=UpdateSchedule(cfg["interval"]),
+                        mask_moments=cfg["mask_moments"], allocation=cfg["allocation"], seed=ctx.train_cfg.seed)
+    if ckpt is not None:
+        st.load_state_dict(ckpt["sparse"])
+    return st
 
 
 def _run_lightfmp(ctx: _Ctx, est: LightFMP) -> RunResult:
@@ -351,7 +384,7 @@ def save(result: RunResult | LightFMP, out: str | Path, data: Any, report: dict[
         source = pa.table({"field": pa.array([], pa.string()), "value": pa.array([], pa.string()),
                            "id": pa.array([], pa.int32())})
     return runs.write_run(out, report, model.cpu(), result.schema.subset(result.kept), source, result.config,
-                          test_scores=result.test_scores)
+                          test_scores=result.test_scores, sparse=bool(result.config.get("sparse")))
 
 
 save_run = save  # lightfmp.save_run(est, "runs/my_run", data): the run folder of a fitted LightFMP

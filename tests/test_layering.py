@@ -16,6 +16,8 @@ FORBIDDEN = {
     "runs": {"pruning", "selection", "cli", "report", "experiment"},
     "pruning": {"selection", "runs", "cli", "report", "experiment"},
     "selection": {"runs", "cli", "report", "experiment"},
+    "sparse": {"train", "pruning", "selection", "runs", "cli", "report", "experiment"},
+    "tasks": {"data", "nn", "models", "pruning", "train", "selection", "runs", "cli", "report", "experiment"},
 }
 
 

@@ -69,10 +69,10 @@ def _click_type(tp: Any, f: Any) -> Any:
     return base
 
 
-def _config_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+def _config_options(sections: dict[str, type] = SECTIONS) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     """One click option per flagged config field, named, typed, defaulted and explained by the field."""
     out = []
-    for section, cls in SECTIONS.items():
+    for section, cls in sections.items():
         types_ = field_types(cls)
         for f in flagged(cls):
             show = f.metadata["show"]
@@ -97,6 +97,16 @@ def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def config_options(sections: dict[str, type]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a verb with the flagged fields of its own config sections (e.g. train's ``sparse``); parse them
+    with ``CommonArgs.from_kwargs(kwargs, configs=sections)``."""
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        for decls, kw in reversed(_config_options(sections)):
+            f = click.option(*decls, **kw)(f)
+        return f
+    return decorate
+
+
 def _build(cls: type, given: dict[str, Any], settings: dict[str, str], section: str) -> Any:
     """``cls()`` with the given flags (parsed by the field where it has a text form) and ``--set`` values."""
     parsed = {}
@@ -114,7 +124,8 @@ def _build(cls: type, given: dict[str, Any], settings: dict[str, str], section: 
 @dataclass(frozen=True)
 class CommonArgs:
     """The shared options, parsed into their configs. `from_kwargs` removes them from the verb's kwargs;
-    ``extra`` holds --set values of sections the verb itself reads (e.g. prune's ``pretrain``)."""
+    ``extra`` holds --set values of sections the verb itself reads (e.g. prune's ``pretrain``); ``configs`` the
+    verb's own config sections built from their flags and --set (e.g. train's ``sparse``)."""
 
     spec: DataSpec
     model: str
@@ -124,20 +135,24 @@ class CommonArgs:
     as_json: bool
     quiet: bool
     extra: dict[str, dict[str, str]]
+    configs: dict[str, Any]
 
     @classmethod
-    def from_kwargs(cls, kwargs: dict[str, Any], extra_sections: tuple[str, ...] = ()) -> "CommonArgs":
-        given: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
-        for key in [k for k in kwargs if "__" in k and k.split("__")[0] in SECTIONS]:
+    def from_kwargs(cls, kwargs: dict[str, Any], extra_sections: tuple[str, ...] = (),
+                    configs: dict[str, type] | None = None) -> "CommonArgs":
+        sections = {**SECTIONS, **(configs or {})}
+        given: dict[str, dict[str, Any]] = {s: {} for s in sections}
+        for key in [k for k in kwargs if "__" in k and k.split("__")[0] in sections]:
             section, name = key.split("__", 1)
             given[section][name] = kwargs.pop(key)
-        settings = split_settings(kwargs.pop("settings"), (*SECTIONS, *extra_sections))
+        settings = split_settings(kwargs.pop("settings"), (*sections, *extra_sections))
         exact_gpu = kwargs.pop("exact_gpu")
-        cfgs = {s: _build(c, given[s], settings[s], s) for s, c in SECTIONS.items()}
+        cfgs = {s: _build(c, given[s], settings[s], s) for s, c in sections.items()}
         if exact_gpu:
             cfgs["train"] = replace(cfgs["train"], tf32=False, cuda_graphs=False)
         return cls(cfgs["data"], kwargs.pop("model"), cfgs["model"], cfgs["train"], kwargs.pop("out"),
-                   kwargs.pop("as_json"), kwargs.pop("quiet"), {s: settings[s] for s in extra_sections})
+                   kwargs.pop("as_json"), kwargs.pop("quiet"), {s: settings[s] for s in extra_sections},
+                   {s: cfgs[s] for s in (configs or {})})
 
     @property
     def seed(self) -> int:

@@ -16,16 +16,22 @@ from typing import Any
 import click
 
 from lightfmp.cli import common
+from lightfmp.sparse.config import SparseConfig
 
 
-def default_out(model: str, dataset: str, seed: int) -> str:
-    return str(Path("runs") / f"none-{model}-{dataset}-seed{seed}")
+def default_out(model: str, dataset: str, seed: int, method: str = "none") -> str:
+    return str(Path("runs") / f"{method}-{model}-{dataset}-seed{seed}")
 
 
 @click.command("train")
 @common.training_options
+@common.config_options({"sparse": SparseConfig})
 @common.resume_option
 def command(resume: bool, **kwargs: Any) -> None:
-    """No Selection baseline: train a backbone on all fields, test it, write a run folder."""
-    args = common.CommonArgs.from_kwargs(kwargs)
-    common.run_verb(args, "none", lambda data: default_out(args.model, data.schema.dataset, args.seed), resume=resume)
+    """No Selection baseline: train a backbone on all fields (dense, or sparse at a fixed density with --sparse),
+    test it, write a run folder."""
+    args = common.CommonArgs.from_kwargs(kwargs, configs={"sparse": SparseConfig})
+    sparse = args.configs["sparse"]
+    name = "none" if sparse.method is None else f"{sparse.method}-d{sparse.density:g}"
+    common.run_verb(args, "none", lambda data: default_out(args.model, data.schema.dataset, args.seed, name),
+                    resume=resume, sparse=sparse if sparse.method is not None else None)

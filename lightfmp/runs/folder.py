@@ -2,7 +2,8 @@
 
 Layout (docs/architecture.md):
     report.json    `make_report` keys (NaN/inf written as null: JSON has no NaN)
-    model.pt       {"build_args": model.build_args(), "state_dict": CPU tensors}; rebuilt with
+    model.pt       {"build_args": model.build_args(), "state_dict": CPU tensors} (a sparse run: "sparse_state",
+                   the compressed form of `lightfmp.sparse.pack_state`); rebuilt with
                    `lightfmp.models.from_build_args`, so loading runs no pickled code
                    (torch.load(weights_only=True))
     schema.json    the kept fields only, in the model's column order
@@ -109,7 +110,7 @@ def _kept_vocab(source: str | Path | pa.Table, names: list[str]) -> pa.Table:
 
 def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, schema: Schema,
               data_dir_or_vocab: str | Path | pa.Table, config: dict[str, Any],
-              test_scores: np.ndarray | None = None) -> Path:
+              test_scores: np.ndarray | None = None, sparse: bool = False) -> Path:
     """Write a run folder atomically and return its path.
 
     Args:
@@ -120,6 +121,8 @@ def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, sch
         data_dir_or_vocab: the prepared data folder, a vocab.parquet path, or a pyarrow table.
         config: the resolved configuration (JSON-serialisable).
         test_scores: the test split's probabilities in its row order (float32), for paired comparisons.
+        sparse: store the weights compressed (`lightfmp.sparse.pack_state`: values and positions or bits of the
+            nonzero entries), so the file is close to the density times the dense file; loads to the same values.
     """
     gate = getattr(model, "gate", None)
     build_args = model.build_args()
@@ -130,7 +133,12 @@ def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, sch
     with atomic_folder(out) as tmp:
         (tmp / REPORT).write_text(json.dumps(json_safe(report), indent=1, allow_nan=False))
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        if gate is None:
+        if gate is None and sparse:
+            from lightfmp.sparse import pack_state
+
+            torch.save({"build_args": build_args, "sparse_state": pack_state(state)}, tmp / MODEL)
+            pq.write_table(_kept_vocab(data_dir_or_vocab, schema.names), tmp / VOCAB)
+        elif gate is None:
             torch.save({"build_args": build_args, "state_dict": state}, tmp / MODEL)
             pq.write_table(_kept_vocab(data_dir_or_vocab, schema.names), tmp / VOCAB)
         else:
@@ -180,7 +188,12 @@ def load_run(run_dir: str | Path) -> Run:
                          path=d / MODEL) from None
     try:
         model = from_build_args(blob["build_args"])
-        model.load_state_dict(blob["state_dict"])
+        if "sparse_state" in blob:  # a sparse run's compressed weights (`write_run(sparse=True)`)
+            from lightfmp.sparse import unpack_state
+
+            model.load_state_dict(unpack_state(blob["sparse_state"]))
+        else:
+            model.load_state_dict(blob["state_dict"])
     except Exception as exc:  # a readable file that does not hold our model
         first = (str(exc).splitlines() or [""])[0][:120]
         raise InputError(f"cannot load the model weights ({type(exc).__name__}: {first})", path=d / MODEL) from None

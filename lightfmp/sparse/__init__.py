@@ -1,12 +1,27 @@
 """Sparse training: per-tensor masks at a fixed density kept through training (DSL and its comparators), and
-the compressed storage of the sparse model. See `lightfmp.sparse.training.SparseTraining`."""
-from lightfmp.sparse.dsl import prune_and_regrow
-from lightfmp.sparse.masks import active_count, default_targets
-from lightfmp.sparse.schedule import UpdateSchedule, cosine_rate
-from lightfmp.sparse.storage import load_sparse, pack_state, save_sparse, unpack_state
-from lightfmp.sparse.training import SparseTraining
-from lightfmp.sparse.variants import VARIANTS, Variant, get_variant
+the compressed storage of the sparse model. See `lightfmp.sparse.training.SparseTraining`.
 
-__all__ = ["SparseTraining", "UpdateSchedule", "VARIANTS", "Variant", "active_count", "cosine_rate",
-           "default_targets", "get_variant", "load_sparse", "pack_state", "prune_and_regrow", "save_sparse",
-           "unpack_state"]
+`SparseConfig` is torch-free and imported at once (the CLI reads its fields); the rest loads on first use.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from lightfmp.sparse.config import SparseConfig
+
+_LAZY = {"prune_and_regrow": "dsl", "active_count": "masks", "default_targets": "masks",
+         "UpdateSchedule": "schedule", "cosine_rate": "schedule", "load_sparse": "storage", "pack_state": "storage",
+         "save_sparse": "storage", "unpack_state": "storage", "SparseTraining": "training", "VARIANTS": "variants",
+         "Variant": "variants", "get_variant": "variants"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f"lightfmp.sparse.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lightfmp.sparse' has no attribute {name!r}")
+
+
+__all__ = ["SparseConfig", *_LAZY]
