@@ -17,6 +17,7 @@ FORBIDDEN = {
     "pruning": {"selection", "runs", "cli", "report", "experiment"},
     "selection": {"runs", "cli", "report", "experiment"},
     "sparse": {"train", "pruning", "selection", "runs", "cli", "report", "experiment"},
+    "topk": {"pruning", "selection", "runs", "cli", "report", "experiment", "sparse"},
     "tasks": {"data", "nn", "models", "pruning", "train", "selection", "runs", "cli", "report", "experiment"},
 }
 
