@@ -38,6 +38,7 @@ from lightfmp.pruning.lightfmp import LightFMP
 from lightfmp.pruning.pretrain import PretrainResult
 from lightfmp.pruning.steps import count_params
 from lightfmp.selection import SELECTORS, SelectorConfig
+from lightfmp.tasks import CTR, Task, task_of
 from lightfmp.metrics import auc, logloss, sigmoid
 from lightfmp.timing import throughput
 from lightfmp.train import EvalResult, FitResult, TrainConfig, distributed, predict_logits
@@ -70,8 +71,14 @@ class RunResult:
     test_scores: np.ndarray | None = None  # the test split's probabilities (rank 0)
     estimator: Any = None  # the fitted LightFMP or FieldSelector, where there is one
 
+    task: str = "ctr"
+    metrics: dict[str, float] = field(default_factory=dict)  # a ranked task's test metrics (CTR: in `test`)
+
     def report(self) -> dict[str, Any]:
-        """report.json (`lightfmp.runs.make_report`, the keys of ../shared/docs/product.md)."""
+        """report.json (`lightfmp.runs.make_report`, the keys of ../shared/docs/product.md; a top-K or
+        next-item run: `lightfmp.runs.make_task_report`)."""
+        if self.task != "ctr":
+            return self._task_report()
         fr, test = self.fit, self.test
         extra = {"device": self.config["train_config"]["device"], "step_mode": fr.step_mode,
                  "batch_size": fr.batch_size, "best_epoch": fr.best_epoch, "epochs_run": fr.epochs_run,
@@ -85,6 +92,16 @@ class RunResult:
             train_samples_per_second=fr.samples_per_second, inference_seconds=test.seconds,
             inference_samples_per_second=test.samples_per_second, pretrain_rows=self.pretrain_rows,
             prune_ratio=self.prune_ratio, mask=self.mask, extra=extra)
+
+
+    def _task_report(self) -> dict[str, Any]:
+        fr, cfg = self.fit, self.config
+        return runs.make_task_report(
+            task=self.task, method=self.method, model=self.model_name, dataset=cfg["data"]["dataset"],
+            protocol=cfg["data"]["protocol"], seed=cfg["seed"], metrics=self.metrics, select_on=fr.select_on,
+            val_metric=fr.best_metric, train_rows=self.train_rows, params_before=self.params_before,
+            params_after=self.params_after, train_seconds=fr.train_seconds, total_seconds=self.continued_seconds,
+            extra={"best_epoch": fr.best_epoch, "epochs_run": fr.epochs_run, **self.extra, "history": fr.history})
 
 
 @dataclass
@@ -136,6 +153,10 @@ def run(method: str, data: Any, *, model_name: str = "dnn", model_cfg: ModelConf
     Under torchrun every rank runs this; only rank 0 scores the test split (``result.test`` is None
     elsewhere) and writes ``out``; the report lists every rank's weight digest.
     """
+    task = task_of(data)
+    if task is not CTR:  # top-K and next-item: the task's own trainer, the same config, report and folder
+        return _run_ranked(task, method, data, model_name, train_cfg or TrainConfig(), sparse, out, progress,
+                           log_epochs)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if train_rows not in ("train", "continued") or (train_rows == "continued" and method != "none"):
@@ -182,6 +203,50 @@ def run(method: str, data: Any, *, model_name: str = "dnn", model_cfg: ModelConf
         result.test, result.test_scores = _score_test(result, data, train_cfg)
         if out is not None:
             save(result, out, data)
+    return result
+
+
+def _run_ranked(task: Task, method: str, data: Any, model_name: str, train_cfg: TrainConfig, sparse: Any,
+                out: str | Path | None, progress: bool, log_epochs: bool) -> RunResult:
+    """A top-K run (`lightfmp.topk`): the model trained dense (method ``none``) or at a fixed density (``sparse``,
+    DSL and its comparators), selected on the task's validation metric, scored on test, written to ``out``.
+    TrainConfig's epochs, lr, batch size (None: the paper's), patience, seed and device drive the trainer."""
+    from lightfmp.topk import build_topk_model, evaluate_topk, fit_topk, paper_fit_config
+
+    if task.name != "topk":
+        raise ValueError(f"no trainer for the {task.name} task in the pipeline")
+    if method != "none":
+        raise ValueError(f"top-K runs take method 'none' (dense) or a sparse config, not {method!r}")
+    t0 = time.perf_counter()
+    model = build_topk_model(model_name, data, seed=train_cfg.seed)
+    fit_cfg = paper_fit_config(model_name, epochs=train_cfg.epochs, lr=train_cfg.lr, patience=train_cfg.patience,
+                               seed=train_cfg.seed, device=train_cfg.device,
+                               **({"batch_size": train_cfg.batch_size} if train_cfg.batch_size else {}))
+    params = count_params(model)
+    st = None
+    if sparse is not None:
+        from lightfmp.sparse import SparseTraining, UpdateSchedule, get_variant
+
+        if get_variant(sparse.method).dense_first:  # post-training magnitude pruning: train dense first
+            fit_topk(model, data, fit_cfg, progress=progress, log_epochs=log_epochs)
+        st = SparseTraining(model, sparse.density, variant=sparse.method, schedule=UpdateSchedule(sparse.interval),
+                            mask_moments=sparse.mask_moments, allocation=sparse.allocation, seed=train_cfg.seed)
+    hook = (lambda m, opt, step, total: st.after_step(step, total, opt)) if st is not None else None
+    fr = fit_topk(model, data, fit_cfg, after_step=hook, progress=progress, log_epochs=log_epochs)
+    extra: dict[str, Any] = {}
+    params_after = params
+    if st is not None:
+        st.sync_to_weights()
+        extra["sparse"] = st.stats()
+        params_after = params - sum(int((p.detach() == 0).sum()) for p in st.params.values())
+    metrics = evaluate_topk(model, data, "test", ks=fit_cfg.ks, batch_size=fit_cfg.eval_batch_size)
+    config = {"task": task.name, "method": "none", "model": model_name, "seed": train_cfg.seed,
+              "fit_config": asdict(fit_cfg), "data": {"dataset": data.name, "protocol": data.protocol},
+              **({"sparse": asdict(sparse)} if sparse is not None else {})}
+    result = RunResult("none", model_name, None, [], model, fr, int(len(data.train.items)), params, params_after, config,
+                       continued_seconds=time.perf_counter() - t0, extra=extra, task=task.name, metrics=metrics)
+    if out is not None:
+        runs.write_task_run(out, result.report(), model.cpu(), config, sparse=st is not None)
     return result
 
 

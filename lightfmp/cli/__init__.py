@@ -29,6 +29,7 @@ VERBS = {
     "predict": "Score a raw file with a saved run (only the kept fields are read).",
     "export": "Write a serving bundle of a run: the compact model (ONNX or torch.export) and its encoder.",
     "report": "Tables (and plots) over run folders, like the paper's Tables 2 and 3.",
+    "topk": "Top-K recommendation from implicit feedback (LightGCN, BPR-MF, MultVAE, NeuMF), dense or sparse (DSL).",
 }
 
 

@@ -121,6 +121,15 @@ def _build(cls: type, given: dict[str, Any], settings: dict[str, str], section: 
     return with_overrides(cfg, settings, section) if settings else cfg
 
 
+def sections_from_kwargs(kwargs: dict[str, Any], sections: dict[str, type]) -> dict[str, Any]:
+    """A verb's own config sections (`config_options`) built from their flags; removes them from ``kwargs``."""
+    given: dict[str, dict[str, Any]] = {s: {} for s in sections}
+    for key in [k for k in kwargs if "__" in k and k.split("__")[0] in sections]:
+        section, name = key.split("__", 1)
+        given[section][name] = kwargs.pop(key)
+    return {s: _build(c, given[s], {}, s) for s, c in sections.items()}
+
+
 @dataclass(frozen=True)
 class CommonArgs:
     """The shared options, parsed into their configs. `from_kwargs` removes them from the verb's kwargs;

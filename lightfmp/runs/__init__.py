@@ -9,7 +9,8 @@ from typing import Any
 
 _EXPORTS = {
     "Run": "lightfmp.runs.folder", "load_run": "lightfmp.runs.folder", "write_run": "lightfmp.runs.folder",
-    "REQUIRED_KEYS": "lightfmp.runs.report", "make_report": "lightfmp.runs.report",
+    "write_task_run": "lightfmp.runs.folder", "REQUIRED_KEYS": "lightfmp.runs.report",
+    "make_report": "lightfmp.runs.report", "make_task_report": "lightfmp.runs.report",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -150,6 +150,24 @@ def write_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, sch
     return out
 
 
+def write_task_run(out_dir: str | Path, report: dict[str, Any], model: nn.Module, config: dict[str, Any],
+                   sparse: bool = False) -> Path:
+    """A top-K or next-item run folder: report.json, config.json and model.pt (the state dict, compressed
+    for a sparse run); the model is rebuilt from config.json's model and data by `lightfmp.experiment`."""
+    out = Path(out_dir)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_folder(out) as tmp:
+        (tmp / REPORT).write_text(json.dumps(json_safe(report), indent=1, allow_nan=False))
+        if sparse:
+            from lightfmp.sparse import pack_state
+
+            torch.save({"sparse_state": pack_state(state)}, tmp / MODEL)
+        else:
+            torch.save({"state_dict": state}, tmp / MODEL)
+        (tmp / CONFIG).write_text(json.dumps(json_safe(config), indent=1, allow_nan=False))
+    return out
+
+
 @contextmanager
 def atomic_folder(out: Path) -> Iterator[Path]:
     """A hidden sibling folder to fill; renamed to ``out`` (replacing it) only when the block succeeds,

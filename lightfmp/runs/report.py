@@ -97,3 +97,21 @@ def make_report(*, method: str, model: str, schema: Schema, kept: Sequence[int |
             raise ValueError(f"extra key {k!r} would overwrite a required report key")
         report[k] = v
     return report
+
+
+def make_task_report(*, task: str, method: str, model: str, dataset: str, protocol: str, seed: int,
+                     metrics: Mapping[str, float], select_on: str, val_metric: float, train_rows: int,
+                     params_before: int, params_after: int, train_seconds: float, total_seconds: float,
+                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The report of a top-K or next-item run: the task's test metrics by name (``recall@20`` ...), the
+    validation metric that selected the epoch, parameters (nonzero ones after sparse training) and times."""
+    report: dict[str, Any] = {
+        "task": task, "method": method, "model": model, "dataset": dataset, "protocol": protocol, "seed": int(seed),
+        **{k: _num(v) for k, v in metrics.items()}, "select_on": select_on, f"val_{select_on}": _num(val_metric),
+        "train_rows": int(train_rows), "params_before": int(params_before), "params_after": int(params_after),
+        "continued_seconds": float(train_seconds), "total_seconds": float(total_seconds), "versions": versions()}
+    for k, v in (extra or {}).items():
+        if k in report:
+            raise ValueError(f"extra key {k!r} would overwrite a report key")
+        report[k] = v
+    return report

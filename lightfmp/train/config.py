@@ -55,7 +55,7 @@ class TrainConfig:
                                   "~580k rows up, e.g. 32 for 6,400 rows, 512 for 80,000.", flag="--batch-size",
                                   show="auto", min=1)
     epochs: int = knob(10, "Maximum passes over the training split.", flag="--epochs", min=1)
-    patience: int = knob(2, "Early stopping patience on validation AUC.", flag="--patience", min=0)
+    patience: int = knob(2, "Early stopping patience: epochs without a better validation metric (CTR: AUC).", flag="--patience", min=0)
     embed_l2: float = knob(1e-5, "L2 on the embedding rows a batch touched (paper: 1e-5).")
     weight_decay: float = knob(0.0, "L2 on the dense parameters (torch Adam style).")
     sparse_embeddings: bool | None = knob(None, "Sparse table gradients + RowAdam (None: by device and table size).")
