@@ -326,7 +326,7 @@ def _run_lightfmp(ctx: _Ctx, est: LightFMP) -> RunResult:
         est._chosen(data.schema, ckpt["keep"], _pretrain_from(ckpt["pretrain"]))
         est.params_before_, est.pretrain_seconds_ = int(ckpt["params_before"]), float(ckpt["pretrain_seconds"])
         est.pretrained_model_ = None  # not kept in checkpoints: M_T is only needed to build M_P
-        est.model_ = _rebuild(ctx, est.support_, ckpt["model"])
+        est.model_ = _rebuild(ctx, est.support_, ckpt["model"], est.compact_model_config())  # kept widths too
         state = ckpt.get("trainer")
     payload = dict(keep=est.support_, pretrain=_pretrain_dict(est.pretrain_), params_before=est.params_before_,
                    pretrain_seconds=est.pretrain_seconds_)
@@ -338,8 +338,10 @@ def _run_lightfmp(ctx: _Ctx, est: LightFMP) -> RunResult:
 
 def _estimator_result(est: LightFMP, config: dict[str, Any]) -> RunResult:
     t = est.timings_
+    m = est.schema_.num_fields  # with a budget the field count is learned: tau is what was pruned
+    tau = est.prune_ratio if est.pretrain_config.budget is None else 1.0 - len(est.support_) / m
     return RunResult(est.method, est.model, est.schema_, est.support_, est.model_, est.fit_result_, est.train_rows_,
-                     est.params_before_, est.params_after_, config, est.prune_ratio, t["pretrain_seconds"],
+                     est.params_before_, est.params_after_, config, tau, t["pretrain_seconds"],
                      t["continued_seconds"], est.pretrain_rows_, est.mask_scores_,
                      {"stage": "two-stage", **est.report_extra()}, estimator=est)
 
@@ -403,13 +405,14 @@ def _selector_extra(sel: Any, schema: Any, prune_ratio: float) -> dict[str, Any]
     return extra
 
 
-def _rebuild(ctx: _Ctx, keep: Sequence[int], state: dict[str, torch.Tensor]) -> nn.Module:
+def _rebuild(ctx: _Ctx, keep: Sequence[int], state: dict[str, torch.Tensor],
+             model_cfg: ModelConfig | None = None) -> nn.Module:
     """The model a checkpoint's state belongs to: the backbone on ``keep`` (with its frozen value mask)."""
     from lightfmp.models import build_model
     from lightfmp.selection.deep import ValueMask
 
     sizes = [ctx.data.schema.vocab_sizes[i] for i in keep]
-    model = build_model(ctx.model_name, sizes, ctx.model_cfg)
+    model = build_model(ctx.model_name, sizes, model_cfg or ctx.model_cfg)
     if "gate.mask" in state:  # OptFS / OptEm: the mask is stored already scaled
         model.gate = ValueMask(sizes, state["gate.mask"].numpy())
     model.load_state_dict(state)

@@ -67,7 +67,7 @@ def movielens_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # Tests marked by cost: `python -m pytest -q` (the README's command, and CI) runs everything;
 # `python -m pytest -q -m "not slow"` is the edit loop. Slow = end-to-end subprocess runs (torchrun,
 # SIGKILL/resume), bench smoke runs and ONNX export: each takes several seconds or more.
-SLOW_MODULES = ("tests/bench/", "tests/cli/test_distributed_resume.py", "tests/export/",
+SLOW_MODULES = ("tests/bench/", "tests/cli/test_distributed_resume.py", "tests/export/", "tests/pruning/test_joint.py",
                 "tests/train/test_allocator.py", "tests/train/test_table_grad_sync.py")
 
 

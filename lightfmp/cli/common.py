@@ -353,6 +353,12 @@ def summary_table(report: dict[str, Any]) -> str:
         if k in ("fields_kept", "fields_pruned") and isinstance(v, list):
             v = f"{len(v)}: " + _fmt(v) if v else "0"
         rows.append((k, _fmt(v)))
+    structure = report.get("structure")
+    if report.get("budget") and isinstance(structure, dict):  # joint pruning: the kept share of the model
+        rows.append(("budget", f"{report['budget']} (expected share {_fmt(report.get('expected_share'))})"))
+        rows += [(f"  {layer['name']}", f"width {layer['width_before']:,.0f} -> {layer['width_after']:,.0f}, params "
+                  f"{layer['params_before']:,.0f} -> {layer['params_after']:,.0f}, mult-adds "
+                  f"{layer['flops_before']:,.0f} -> {layer['flops_after']:,.0f}") for layer in structure["layers"]]
     width = max(len(k) for k, _ in rows) if rows else 0
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 

@@ -17,8 +17,9 @@ HEATMAP = "mask_heatmap.png"
 SWEEP_RATIOS = (0.0, 0.25, 0.5, 0.75)
 
 
-def default_out(model: str, prune_ratio: float, seed: int) -> str:
-    return str(Path("runs") / f"lightfmp-{model}-tau{prune_ratio:g}-seed{seed}")
+def default_out(model: str, prune_ratio: float, seed: int, budget: str | None = None) -> str:
+    size = f"keep{budget.replace('=', '')}" if budget else f"tau{prune_ratio:g}"
+    return str(Path("runs") / f"lightfmp-{model}-{size}-seed{seed}")
 
 
 @click.command("prune")
@@ -40,11 +41,17 @@ def default_out(model: str, prune_ratio: float, seed: int) -> str:
 @click.option("--keep-fields", default="", metavar="F1,F2,...",
               help="Fields kept whatever the mask says (e.g. a pair that matters only jointly); the other kept "
                    "slots go to the best-scored fields, so round(tau * m) fields are still pruned.")
+@click.option("--keep", "budget", default=None, metavar="params=SHARE|flops=SHARE",
+              help="Prune inside the model too: field gates, MLP hidden units and CIN maps learned jointly on D_S under "
+                   "one budget, the share of No Selection's parameters or multiply-adds per sample kept (e.g. "
+                   "flops=0.1); the number of fields is then learned and --prune-ratio is not used. Default: fields "
+                   "only, as the paper.")
 @click.option("--plot", is_flag=True,
               help=f"Also pretrain at tau = {', '.join(f'{r:g}' for r in SWEEP_RATIOS)} and draw {HEATMAP} "
                    "(paper Figure 3) into the run folder; it marks the mask's own choice, without --keep-fields.")
 def command(prune_ratio: float, pretrain_size: int | None, init: str, pretrain_max_steps: int | None,
-            rare_min_count: int | None, keep_fields: str, plot: bool, resume: bool, **kwargs: Any) -> None:
+            rare_min_count: int | None, keep_fields: str, budget: str | None, plot: bool, resume: bool,
+            **kwargs: Any) -> None:
     """Light-FMP: pretrain the mask on D_S, prune fields and model, continue training."""
     from dataclasses import replace
 
@@ -58,7 +65,12 @@ def command(prune_ratio: float, pretrain_size: int | None, init: str, pretrain_m
         pcfg = replace(pcfg, max_steps=pretrain_max_steps, min_steps=min(pcfg.min_steps, pretrain_max_steps))
     if rare_min_count is not None:
         pcfg = replace(pcfg, rare_min_count=rare_min_count)
-    out = args.out or default_out(args.model, prune_ratio, args.seed)
+    if budget is not None:
+        from lightfmp.pruning.structure import parse_budget
+
+        parse_budget(budget)  # a bad budget is one line before any work
+        pcfg = replace(pcfg, budget=budget)
+    out = args.out or default_out(args.model, prune_ratio, args.seed, budget)
     done = common.run_verb(args, "lightfmp", lambda data: out, pretrain_size=pretrain_size, prune_ratio=prune_ratio,
                            pretrain_cfg=pcfg, init=init, resume=resume,
                            keep_fields=[f.strip() for f in keep_fields.split(",") if f.strip()])

@@ -5,7 +5,7 @@ All take field embeddings ``e`` float[B, F, D] (except MLP, which takes a flat v
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -49,6 +49,11 @@ class MLP(nn.Module):
             width = int(h)
         self.layers = nn.Sequential(*layers)
         self.in_dim, self.out_dim = int(in_dim), width
+        # Hidden-unit gating hook (structured pruning, ``lightfmp.pruning.structure``): when set, it is
+        # called as ``unit_gate(l, h)`` on hidden layer l's activation h [B, hidden[l]] and returns the
+        # gated activation. A plain callable, not a submodule, so the gates' parameters stay out of the
+        # MLP's state. None (the default) leaves ``forward`` exactly as it is without gates.
+        self.unit_gate: Callable[[int, Tensor], Tensor] | None = None
         # Which Linear is directly followed by a ReLU (no BatchNorm between): those run as one
         # `linear_relu`; fixed here so forward does not inspect the module types every step.
         self._fused = tuple(isinstance(a, nn.Linear) and isinstance(b, nn.ReLU) for a, b in zip(layers, layers[1:]))
@@ -59,6 +64,8 @@ class MLP(nn.Module):
         return self.layers[0]
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.unit_gate is not None:
+            return self._gated_forward(x, self.unit_gate)
         i = 0
         while i < len(self.layers):
             m = self.layers[i]
@@ -70,6 +77,17 @@ class MLP(nn.Module):
                 i += 1
         return x
 
+    def _gated_forward(self, x: Tensor, gate: Callable[[int, Tensor], Tensor]) -> Tensor:
+        """``forward`` with ``gate(l, h)`` applied to each hidden layer's activation (after the ReLU, before
+        Dropout: both are elementwise, so the order does not change the output)."""
+        layer = 0
+        for m in self.layers:
+            x = m(x)
+            if isinstance(m, nn.ReLU):
+                x = gate(layer, x)
+                layer += 1
+        return x
+
 
 def linear_relu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """``relu(x @ weight.T + bias)``, the same values as ``nn.Linear`` then ``nn.ReLU``, in fewer passes.
@@ -78,8 +96,9 @@ def linear_relu(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     product into it; the ReLU is another pass. Here the product is written once and the bias and
     ReLU are applied in one in-place pass (``aten._add_relu_``, the op PyTorch's JIT fuses add+relu
     into). Backward is what autograd computes for the two modules: the ReLU mask from the output,
-    then the input, weight and bias gradients. Measured on one Xeon thread, x [4096, 400] and a
-    400 x 400 layer: forward 9.1-9.4 ms with addmm + relu, 8.25-8.28 ms here (`/tmp` timing, session 12).
+    then the input, weight and bias gradients. Faster on CPU; evidence:
+    docs/decisions.md#fused-linear-and-relu-on-cpu; re-measure (whole DNN):
+    `python bench/train_throughput.py --models dnn --no-peer`.
     ``_add_relu_`` has a CPU kernel only: elsewhere (CUDA) the two modules' ops run as they are.
     Under ``torch.export`` (which ``lightfmp export`` and the ONNX exporter trace through) the plain
     form is traced too: ONNX has no function for ``aten._add_relu``, and a custom autograd Function
@@ -133,8 +152,8 @@ class _RowOuter(torch.autograd.Function):
     """Row-wise outer product z[r] = a[r] (x) b[r] flattened: a float[R, P], b float[R, Q] -> float[R, P*Q].
 
     Autograd's own backward of a broadcast multiply writes two more [R, P, Q] tensors and reduces
-    them; here each input gradient is one batched matrix-vector product that reads grad_z once
-    (about 3.5x faster on this machine for CIN-sized tensors).
+    them; here each input gradient is one batched matrix-vector product that reads grad_z once.
+    Evidence: docs/decisions.md#cin-outer-product-with-a-batched-backward.
     """
 
     @staticmethod
@@ -196,6 +215,11 @@ class CIN(nn.Module):
             prev = h // 2 if split_half and not last else h
             out_dim += h - prev if split_half and not last else h
         self.out_dim = out_dim
+        # Feature-map gating hook (structured pruning, ``lightfmp.pruning.structure``): when set, it is
+        # called as ``map_gate(k, out)`` on layer k's maps out [B, D, H_k] and returns them gated, before
+        # they feed layer k+1 and the pooling. A plain callable, not a submodule; None (the default)
+        # leaves ``forward`` unchanged. Not with ``split_half`` (its halves would need separate gates).
+        self.map_gate: Callable[[int, Tensor], Tensor] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -210,6 +234,8 @@ class CIN(nn.Module):
         for k, w in enumerate(self.weights):
             z = _RowOuter.apply(h, x0)  # [B*D, H_{k-1}*F], index i*F + j as in W[h, i, j]
             out = (z @ w.reshape(w.shape[0], -1).t()).view(B, D, -1)  # [B, D, H_k]
+            if self.map_gate is not None:
+                out = self.map_gate(k, out)
             if self.split_half and k < len(self.weights) - 1:
                 nxt, direct = out.split(out.shape[-1] // 2, dim=-1)
             else:

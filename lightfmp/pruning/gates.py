@@ -107,6 +107,18 @@ class HardConcreteGate(nn.Module):
         c = self.cfg
         return (torch.sigmoid(self._log_alpha()) * (c.zeta - c.gamma) + c.gamma).clamp(0.0, 1.0)
 
+    def mean(self, points: int = 256) -> torch.Tensor:
+        """E[z] [m] under the hard-concrete distribution, by the midpoint rule over u (``points`` values of
+        u in (0, 1), deterministic). What a sampled gate passes on average: joint pruning's eval-time
+        value and the value folded into the compact model (``lightfmp.pruning.structure``), since the
+        deterministic estimator is 0 for every gate with log_alpha below about -2.4 although such a gate
+        is open in training with probability up to about 0.4."""
+        c = self.cfg
+        u = (torch.arange(points, dtype=self.log_alpha.dtype, device=self.log_alpha.device) + 0.5) / points
+        logit_u = (torch.log(u) - torch.log1p(-u)).unsqueeze(1)
+        s = torch.sigmoid((logit_u + self._log_alpha().unsqueeze(0)) / c.beta)
+        return (s * (c.zeta - c.gamma) + c.gamma).clamp(0.0, 1.0).mean(dim=0)
+
     def keep_probability(self) -> torch.Tensor:
         """P(z_f > 0) [m] from the hard-concrete CDF: 1 - sigmoid(beta ln(-gamma/zeta) - log_alpha).
 

@@ -15,6 +15,7 @@ from lightfmp.metrics import sigmoid
 from lightfmp.models.config import ModelConfig
 from lightfmp.pruning import steps
 from lightfmp.pruning.pretrain import PretrainConfig, PretrainResult, num_pruned_fields
+from lightfmp.pruning.cost import structure_table
 from lightfmp.pruning.steps import count_params
 from lightfmp.train import EvalResult, FitResult, TrainConfig, distributed, evaluate, fit, predict_logits
 from lightfmp.train.allocator import reuse_freed_memory_for
@@ -51,7 +52,16 @@ class LightFMP:
     Timings (Section 3.1): PT (``pretrain_seconds``) is phases 1-2, every cost of choosing the fields;
     CT is phase 3's wall clock (validation included); TT = PT + CT.
 
-    Args: model (backbone name), prune_ratio (tau), pretrain_size (rows of D_S: the first ones of the
+    Joint structured pruning (``budget="flops=0.1"`` or ``"params=0.1"``, off by default; issue 25,
+    ../shared/docs/next_methods.md section 3): phase 1 also gates every hidden unit of the MLP and CIN's
+    feature maps, all under one Lagrangian on the expected kept share of No Selection's multiply-adds per
+    sample (or parameters) (`lightfmp.pruning.structure`); phase 2a keeps the fields and units whose exact
+    cost is within the budget (tau is not used: the number of fields is learned too), phase 2b slices
+    them out (`slicing.apply_plan`); ``units_`` holds the kept units per layer, ``structure()`` the
+    per-layer widths and costs before and after (report.json's ``structure``, for every run).
+
+    Args: model (backbone name), prune_ratio (tau), budget (joint pruning's kept share, see above),
+    pretrain_size (rows of D_S: the first ones of the
     data's D_S; fewer is an InputError), init ("pretrained" or "scratch"), keep_fields, model_config,
     train_config, pretrain_config (defaults: the paper's), seed (the backbone's init, the gate and
     phase 3), progress (bars on stderr), log_epochs (one line at the end of pretraining and per epoch).
@@ -67,7 +77,8 @@ class LightFMP:
     def __init__(self, model: str = "dnn", prune_ratio: float = 0.5, pretrain_size: int = 2000,
                  init: str = "pretrained", model_config: ModelConfig | None = None,
                  train_config: TrainConfig | None = None, pretrain_config: PretrainConfig | None = None,
-                 seed: int = 0, progress: bool = False, keep_fields: Sequence[str] = (), log_epochs: bool = False):
+                 seed: int = 0, progress: bool = False, keep_fields: Sequence[str] = (), log_epochs: bool = False,
+                 budget: str | None = None):
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         num_pruned_fields(2, prune_ratio)  # validates tau
@@ -80,6 +91,8 @@ class LightFMP:
         self.model_config = model_config or ModelConfig()
         self.train_config = train_config or TrainConfig(seed=seed)
         self.pretrain_config = replace(pretrain_config or PretrainConfig(), prune_ratio=self.prune_ratio)
+        if budget is not None:
+            self.pretrain_config = replace(self.pretrain_config, budget=budget)
         self.seed = int(seed)
         self.progress = progress
         self.log_epochs = bool(log_epochs)
@@ -105,17 +118,34 @@ class LightFMP:
         ``keep_fields`` fails here, before any training."""
         data = _load(data)
         self.train_config = self.train_config.resolved(len(steps.continued_rows(data, range(data.schema.num_fields))))
-        steps.forced_positions(data.schema.names, self.keep_fields, self.prune_ratio)
+        steps.forced_positions(data.schema.names, self.keep_fields, self._field_ratio)
         return self
+
+    @property
+    def budget(self) -> str | None:
+        """Joint pruning's budget (``"flops=0.1"``), or None for the paper's field-only pruning."""
+        return self.pretrain_config.budget
+
+    @property
+    def _field_ratio(self) -> float:
+        """tau for ``keep_fields``' slot check: joint pruning learns the number of fields (no tau)."""
+        return 0.0 if self.budget is not None else self.prune_ratio
 
     def choose(self, data: Any) -> "LightFMP":
         """Phases 1 and 2a: pretrain M_T, then ``support_`` (kept positions) and the mask scores."""
         data = _load(data)
-        forced = steps.forced_positions(data.schema.names, self.keep_fields, self.prune_ratio)
+        forced = steps.forced_positions(data.schema.names, self.keep_fields, self._field_ratio)
         t0 = time.perf_counter()
         self.pretrained_model_, pre = self.pretrain(data)
         self.params_before_ = count_params(self.pretrained_model_)
-        self._chosen(data.schema, steps.choose(self.pretrained_model_, self.prune_ratio, forced), pre)
+        if self.budget is not None:
+            plan = steps.choose_joint(self.pretrained_model_, self.budget, forced)
+            # decided on rank 0 under torchrun (the pipeline broadcasts the fields; the units ride along here)
+            pre.units = distributed.broadcast_object({p: list(u) for p, u in plan.units.items()})
+            keep = list(plan.kept_fields(data.schema.num_fields))
+        else:
+            keep = steps.choose(self.pretrained_model_, self.prune_ratio, forced)
+        self._chosen(data.schema, keep, pre)
         self.pretrain_seconds_ = time.perf_counter() - t0
         return self
 
@@ -125,13 +155,14 @@ class LightFMP:
         self.selected_fields_ = [schema.names[i] for i in self.support_]
         self.pruned_fields_ = [n for i, n in enumerate(schema.names) if i not in set(self.support_)]
         self.mask_scores_ = {n: float(s) for n, s in zip(schema.names, pre.keep_probability)}
+        self.units_ = {str(p): [int(i) for i in u] for p, u in pre.units.items()}  # empty: fields only
         self.pretrain_rows_ = self.pretrain_size
 
     def cut(self) -> "LightFMP":
         """Phase 2b: ``model_`` = M_P for ``support_`` (M_T keeps no gate; see ``steps.cut``)."""
         t0 = time.perf_counter()
         self.model_ = steps.cut(self.pretrained_model_, self.support_, self.init, self.model, self.model_config,
-                                self.seed)
+                                self.seed, self.units_)
         self.pretrain_seconds_ += time.perf_counter() - t0
         return self
 
@@ -195,13 +226,30 @@ class LightFMP:
         return {"pretrain_size": self.pretrain_size, "init": self.init, "keep_fields": list(self.keep_fields),
                 "pretrain_config": asdict(self.pretrain_config)}
 
+    def compact_model_config(self) -> ModelConfig:
+        """M_P's ModelConfig: ``model_config`` with the kept MLP widths and CIN maps (unchanged for fields
+        only). What rebuilding M_P from a checkpoint's state needs."""
+        return steps.compact_model_config(self.model_config, self.units_)
+
+    def structure(self) -> dict[str, Any]:
+        """Per layer, width, parameters and multiply-adds per sample of No Selection ("before") and of
+        M_P ("after"), and the totals (`lightfmp.pruning.cost.structure_table`)."""
+        cfg = self.compact_model_config()
+        return structure_table(self.model, self.model_config, self.schema_.vocab_sizes, self.support_,
+                               cfg.hidden, cfg.cin_layers)
+
     def report_extra(self) -> dict[str, Any]:
-        """report.json's Light-FMP keys (pretraining's outcome per field)."""
+        """report.json's Light-FMP keys (pretraining's outcome per field; per-layer widths and costs)."""
         pre, names = self.pretrain_, self.schema_.names
-        return {"init": self.init, "keep_fields": list(self.keep_fields), "pretrain_steps": pre.steps,
-                "pretrain_converged": pre.converged, "expected_sparsity": pre.expected_sparsity,
-                "log_alpha": dict(zip(names, np.asarray(pre.log_alpha).tolist())),
-                "pretrain_unknown_share": dict(zip(names, pre.unknown_share)), "pretrain_history": pre.history}
+        extra = {"init": self.init, "keep_fields": list(self.keep_fields), "pretrain_steps": pre.steps,
+                 "pretrain_converged": pre.converged, "expected_sparsity": pre.expected_sparsity,
+                 "log_alpha": dict(zip(names, np.asarray(pre.log_alpha).tolist())),
+                 "pretrain_unknown_share": dict(zip(names, pre.unknown_share)), "pretrain_history": pre.history,
+                 "structure": self.structure()}
+        if self.budget is not None:
+            extra.update(budget=self.budget, expected_share=pre.expected_share, units=self.units_,
+                         unit_keep_probability=pre.unit_keep_probability)
+        return extra
 
     def unseen_pruned_fields(self, threshold: float = 0.8) -> list[tuple[str, float]]:
         """Pruned fields the mask could hardly judge: (name, share) where pretraining read at least
@@ -231,7 +279,8 @@ def mask_sweep(data: Any, model: str = "dnn", ratios: Sequence[float] = (0.0, 0.
     m = data.schema.num_fields
     out = []
     for tau in ratios:
-        est = LightFMP(model, tau, pretrain_size, model_config=model_config, pretrain_config=pretrain_config,
+        pcfg = replace(pretrain_config, budget=None) if pretrain_config is not None else None  # field masks
+        est = LightFMP(model, tau, pretrain_size, model_config=model_config, pretrain_config=pcfg,
                        train_config=TrainConfig(seed=seed, device=device), seed=seed)
         full, res = est.pretrain(data)
         kept = full.gate.binary_mask(num_pruned_fields(m, tau)).bool().tolist()

@@ -7,7 +7,10 @@ once against a model (``validate``), and every refusal is one line (ValueError):
 - ``units``: module path of a hidden Linear of the backbone's MLP (``"mlp.layers.0"``, with
   BatchNorm ``"mlp.layers.3"`` for the second, ...) -> kept output units. That Linear's rows and bias,
   the BatchNorm after it, and the next layer's matching input columns (the next Linear, or the
-  backbone's head for the last one) are sliced.
+  backbone's head for the last one) are sliced. For xDeepFM also ``"cin.weights.<k>"`` -> kept
+  feature maps of CIN layer k: that layer's W^k[h] (the maps' rows), layer k+1's W^{k+1}[:, h, :]
+  (the weights that read them) and the CIN head's column of each pooled map (not with
+  ``cin_split_half``, whose halves feed different readers).
 - ``heads``: module path -> kept attention heads. Defined for the plan's completeness; none of the
   CTR backbones has attention heads, so a non-empty ``heads`` is refused for all of them.
 - ``drop``: paths of blocks removed whole. Only blocks a backbone lists in
@@ -15,6 +18,9 @@ once against a model (``validate``), and every refusal is one line (ValueError):
   (CIN layers included: layer k feeds layer k+1) is refused.
 - ``scale``: optional per-kept-field gate values folded into the tables (soft kept values, as
   ``prune_fields(scale=...)``); needs ``fields``.
+- ``unit_scale``: optional, per ``units`` path, one gate value per kept unit (map), folded into the
+  weights that read it (the next Linear's columns or the head's; CIN's next layer and head), so the
+  compact model also matches gates with soft kept values (joint pruning's deterministic z).
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from typing import Any, Mapping, Sequence
 
 from torch import nn
 
-from lightfmp.nn.layers import MLP
+from lightfmp.nn.layers import CIN, MLP
 
 
 def _positions(values: Sequence[int], what: str) -> tuple[int, ...]:
@@ -43,7 +49,7 @@ class PruningPlan:
 
     Example:
         >>> PruningPlan(fields=[3, 0], units={"mlp.layers.0": [5, 1]})
-        PruningPlan(fields=(0, 3), units={'mlp.layers.0': (1, 5)}, heads={}, drop=(), scale=None)
+        PruningPlan(fields=(0, 3), units={'mlp.layers.0': (1, 5)}, heads={}, drop=(), scale=None, unit_scale={})
     """
 
     fields: tuple[int, ...] | None = None
@@ -51,6 +57,7 @@ class PruningPlan:
     heads: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     drop: tuple[str, ...] = ()
     scale: tuple[float, ...] | None = None
+    unit_scale: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.fields is not None:
@@ -69,6 +76,11 @@ class PruningPlan:
             if len(scale) != len(self.fields):
                 raise ValueError(f"scale must have {len(self.fields)} values (one per kept field), got {len(scale)}")
             object.__setattr__(self, "scale", scale)
+        unit_scale = {str(k): tuple(float(v) for v in vs) for k, vs in dict(self.unit_scale).items()}
+        for k, vs in unit_scale.items():
+            if k not in self.units or len(vs) != len(self.units[k]):
+                raise ValueError(f"unit_scale[{k!r}] needs units[{k!r}] and one value per kept unit")
+        object.__setattr__(self, "unit_scale", unit_scale)
 
     def kept_fields(self, num_fields: int) -> list[int]:
         """The kept field positions of a model with ``num_fields`` fields."""
@@ -79,12 +91,12 @@ class PruningPlan:
         F = model.num_fields
         if self.fields is not None and self.fields[-1] >= F:
             raise ValueError(f"fields must be positions in 0..{F - 1}, got {list(self.fields)}")
-        prunable = hidden_linears(model)
+        prunable = prunable_units(model)
         for path, keep in self.units.items():
             if path not in prunable:
-                raise ValueError(f"units: {path!r} is not a hidden Linear of {model.name}'s MLP; "
+                raise ValueError(f"units: {path!r} is not a hidden Linear of {model.name}'s MLP or a CIN layer; "
                                  f"prunable: {', '.join(prunable) or 'none'}")
-            width = prunable[path].out_features
+            width = prunable[path]
             if keep[-1] >= width:
                 raise ValueError(f"units[{path!r}] must be positions in 0..{width - 1}, got {list(keep)}")
         if self.heads:
@@ -105,3 +117,18 @@ def hidden_linears(model: nn.Module) -> dict[str, nn.Linear]:
                 if isinstance(layer, nn.Linear):
                     out[f"{path}.layers.{i}"] = layer
     return out
+
+
+def cin_layers(model: nn.Module) -> dict[str, int]:
+    """``"cin.weights.<k>"`` -> maps of CIN layer k, for a backbone whose ``cin`` is a CIN without
+    ``split_half`` (with it, a layer's two halves feed different readers; its maps are not prunable)."""
+    cin = getattr(model, "cin", None)
+    if not isinstance(cin, CIN) or cin.split_half:
+        return {}
+    return {f"cin.weights.{k}": int(h) for k, h in enumerate(cin.layer_sizes)}
+
+
+def prunable_units(model: nn.Module) -> dict[str, int]:
+    """Every path ``PruningPlan.units`` may name -> its width: the hidden Linears of the backbone's MLP
+    (``hidden_linears``, output units) and CIN's layers (``cin_layers``, feature maps)."""
+    return {**{p: lin.out_features for p, lin in hidden_linears(model).items()}, **cin_layers(model)}

@@ -17,6 +17,7 @@ from lightfmp.data.schema import FIRST_VALUE_ID, OOV_ID
 from lightfmp.nn.embedding import FieldTable
 from lightfmp.pruning.gates import GateConfig, HardConcreteGate
 from lightfmp.pruning.lagrangian import LagrangianConstraint
+from lightfmp.pruning.structure import StructureGates, parse_budget
 from lightfmp.train.batching import DeviceBatches
 from lightfmp.train.config import TrainConfig
 from lightfmp.train.loop import LoopState, train_loop
@@ -111,6 +112,15 @@ class PretrainConfig:
             that was >= 80% OOV inside D_S, and ``--rare-min-count`` / ``--keep-fields`` are the
             remedies.
         gate: the hard-concrete settings (paper defaults).
+        budget: None (default): the paper's field-only mask under tau (``prune_ratio``). ``"flops=0.1"`` or
+            ``"params=0.1"``: joint structured pruning (``lightfmp.pruning.structure``): gates on fields,
+            hidden units and CIN maps under one constraint, the expected kept share of No Selection's
+            multiply-adds per sample (or parameters) driven to that share; ``prune_ratio`` is then not
+            used (the number of fields is learned with the rest). The Lagrangian (Eq. 4-5) takes
+            s = 1 - expected share against 1 - budget, warmed up as for fields.
+        budget_rtol: joint pruning's "on target" test (the counterpart of ``tolerance``): the expected kept
+            share within this fraction of the budget (0.1: a 0.1 budget is met in [0.09, 0.11]). Relative,
+            because an absolute 0.02 would be 40% of a 0.05 budget.
     """
 
     prune_ratio: float = 0.5
@@ -128,8 +138,13 @@ class PretrainConfig:
     holdout: float = 0.05
     rare_min_count: int = 5
     gate: GateConfig = field(default_factory=GateConfig)
+    budget: str | None = None
+    budget_rtol: float = 0.1
 
     def __post_init__(self) -> None:
+        if self.budget is not None:
+            measure, share = parse_budget(self.budget)
+            object.__setattr__(self, "budget", f"{measure}={share:g}")
         if not 0.0 <= self.prune_ratio < 1.0:
             raise ValueError(f"prune_ratio must be in [0, 1), got {self.prune_ratio}")
         if self.max_steps < 1 or self.batch_size < 1:
@@ -154,6 +169,12 @@ class PretrainResult:
     # per field, the share of the rows trained on that pretraining read as OOV (unseen in the vocabulary,
     # or hidden by the ``rare_min_count`` guard): what the mask could not tell apart
     unknown_share: list[float] = field(default_factory=list)
+    # joint pruning only (``PretrainConfig.budget``): P(z > 0) per unit of each gated group (plan path ->
+    # list), the expected kept share at the end, and the chosen units (``structure.choose_structure``;
+    # set by phase 2a, kept here so that checkpoints and broadcasts carry them with the rest)
+    unit_keep_probability: dict[str, list[float]] = field(default_factory=dict)
+    expected_share: float | None = None
+    units: dict[str, list[int]] = field(default_factory=dict)
 
 
 def num_pruned_fields(num_fields: int, prune_ratio: float) -> int:
@@ -204,10 +225,20 @@ def pretrain(
     device = torch.device(device)
     gen = torch.Generator().manual_seed(seed)
     num_fields = X.shape[1]
-    gate = HardConcreteGate(num_fields, cfg.gate, generator=gen).to(device)
-    lag = LagrangianConstraint(cfg.prune_ratio, cfg.warmup_steps).to(device)
+    joint = cfg.budget is not None
+    if joint:  # fields, hidden units and CIN maps under one constraint on the kept share
+        measure, share = parse_budget(cfg.budget)
+        gate = StructureGates(model, measure, cfg.gate, generator=gen).to(device)
+        target = 1.0 - share
+        gate.attach(model)
+        gate_params = gate.log_alphas()
+    else:
+        gate = HardConcreteGate(num_fields, cfg.gate, generator=gen).to(device)
+        target = cfg.prune_ratio
+        model.gate = gate
+        gate_params = [gate.log_alpha]
+    lag = LagrangianConstraint(target, cfg.warmup_steps).to(device)
     model.to(device)
-    model.gate = gate
 
     X, y = np.asarray(X), np.asarray(y, dtype=np.float32)
     n_hold = int(round(cfg.holdout * len(X))) if len(X) > 1 else 0
@@ -227,7 +258,7 @@ def pretrain(
     train_cfg = TrainConfig(lr=cfg.lr, sparse_embeddings=cfg.sparse_embeddings, device=device.type)
     opt = build_optimizer(
         model, train_cfg,
-        extra_param_groups=[{"params": [gate.log_alpha], "lr": cfg.gate_lr}, lag.param_group(cfg.gate_lr)],
+        extra_param_groups=[{"params": gate_params, "lr": cfg.gate_lr}, lag.param_group(cfg.gate_lr)],
     )
     loss_fn = nn.BCEWithLogitsLoss()
     history: list[dict] = []
@@ -257,10 +288,19 @@ def pretrain(
         pass_loss = float(total) / batches.num_rows
         total.zero_()
         s_hat = float(gate.expected_sparsity().detach())
-        kept = sorted(gate.binary_mask(num_pruned).nonzero().flatten().tolist())
-        kept_sets.append(kept)
+        if joint:  # what phase 2a would keep, before trimming to the budget: the fields and each group's count
+            counts = gate.counts()
+            kept = sorted(torch.argsort(gate.keep_probability().detach(), descending=True,
+                                        stable=True)[: counts["fields"]].tolist())
+            kept_sets.append([kept, counts])
+        else:
+            kept = sorted(gate.binary_mask(num_pruned).nonzero().flatten().tolist())
+            kept_sets.append(kept)
         record = {"step": step, "loss": pass_loss, "expected_sparsity": s_hat,
                   "lambda": float(lag.lambda_1.detach()), "phi": float(lag.lambda_2.detach()), "kept": kept}
+        if joint:
+            record["expected_share"] = 1.0 - s_hat
+            record["widths"] = {k: v for k, v in counts.items() if k != "fields"}
         if n_hold:
             record["holdout_loss"] = held = _heldout_loss(model, xh, yh, loss_fn)
             if held < best_loss:
@@ -268,8 +308,12 @@ def pretrain(
                 best_state = _snapshot(model, moved_rows)
         history.append(record)
         settled = abs(pass_loss - prev_loss) <= cfg.settle_rtol * max(prev_loss, 1e-12)
-        stable = len(kept_sets) > cfg.stable_passes and all(k == kept for k in kept_sets[-cfg.stable_passes - 1:])
-        on_target = abs(s_hat - cfg.prune_ratio) <= cfg.tolerance
+        stable = len(kept_sets) > cfg.stable_passes and all(k == kept_sets[-1]
+                                                            for k in kept_sets[-cfg.stable_passes - 1:])
+        if joint:
+            on_target = abs((1.0 - s_hat) - share) <= cfg.budget_rtol * share
+        else:
+            on_target = abs(s_hat - cfg.prune_ratio) <= cfg.tolerance
         past_warmup = step >= max(cfg.min_steps, cfg.warmup_steps)
         st.stop = (settled or stable) and on_target and past_warmup  # converged
         prev_loss = pass_loss
@@ -294,6 +338,9 @@ def pretrain(
             weights_step=best_step if best_state is not None else step,
             unknown_share=unknown_share,
         )
+        if joint:
+            result.unit_keep_probability = gate.unit_keep_probability()
+            result.expected_share = float(gate.expected_share())
     if log:
         state = "converged" if converged else f"stopped at max_steps {cfg.max_steps}"
         print(f"pretraining: {step} steps of {cfg.batch_size} rows, {state}, {result.seconds:.1f} s",

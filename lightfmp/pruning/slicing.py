@@ -15,14 +15,16 @@ Slicers (one per backbone) and what they cover:
 - dnn, pnn: tables (fields), MLP (fields: first Linear's input columns, PNN's inner-product columns
   included; units), head (units of the last hidden Linear).
 - widedeep, deepfm: the same plus the per-field linear table.
-- xdeepfm: the same plus CIN's field channels (the CIN head is copied).
+- xdeepfm: the same plus CIN's field channels and feature maps, and the CIN head's columns of kept maps.
 - dcn: tables, MLP, cross network (fields, with the cross biases folded; dropped cross layers), head.
 
 Exactness, fields: the gated model multiplies each field's embedding and linear term by z_f; with z
 binary a pruned field contributes exact zeros, so every weight that reads it multiplies zero (DCN's
 cross biases are the exception, folded by ``slice_dcn``). Units: a dropped hidden unit's activation
 reaches the output only through the next layer's column for it; the compact model equals the original
-with those columns zeroed.
+with those columns zeroed, or with the unit's gate at 0 (``lightfmp.pruning.structure``). CIN maps
+likewise: a pruned map reaches the output only through the next layer's weights that read it and its
+CIN head column.
 """
 from __future__ import annotations
 
@@ -93,38 +95,70 @@ def _slice_batch_norm(old: nn.BatchNorm1d, new: nn.BatchNorm1d, rows: Tensor) ->
         new.num_batches_tracked.copy_(old.num_batches_tracked)
 
 
-def _slice_mlp(old: MLP, new: MLP, cols: Tensor, plan: PruningPlan, path: str) -> Tensor:
+def _slice_mlp(old: MLP, new: MLP, cols: Tensor, plan: PruningPlan, path: str) -> tuple[Tensor, Tensor | None]:
     """Fill ``new`` from ``old``: the first Linear reads input columns ``cols``; Linear ``<path>.layers.i``
     keeps the rows ``plan.units`` names (all when absent), its BatchNorm the same channels, and the next
-    Linear the matching columns. Returns the kept output units of the last Linear (the head's columns)."""
+    Linear the matching columns, times ``plan.unit_scale`` of those units when given. Returns the kept
+    output units of the last Linear (the head's columns) and their scale (None: 1)."""
     dev = old.first.weight.device
-    rows = cols
+    rows, scale = cols, None
     for i, (src, dst) in enumerate(zip(old.layers, new.layers)):
         if isinstance(src, nn.Linear):
             units = plan.units.get(f"{path}.layers.{i}")
             rows = _all(src.out_features, dev) if units is None else torch.tensor(units, device=dev)
             _slice_linear(src, dst, rows, cols.to(dev))
+            if scale is not None:
+                dst.weight.mul_(scale)
+            scale = _unit_scale(plan, f"{path}.layers.{i}", dst.weight)
             cols = rows
         elif isinstance(src, nn.BatchNorm1d):
             _slice_batch_norm(src, dst, rows)
-    return rows
+    return rows, scale
+
+
+def _unit_scale(plan: PruningPlan, path: str, like: Tensor) -> Tensor | None:
+    values = plan.unit_scale.get(path)
+    return None if values is None else torch.tensor(values, dtype=like.dtype, device=like.device)
 
 
 def _slice_mlp_and_head(old: CTRModel, new: CTRModel, plan: PruningPlan) -> set[str]:
     """The backbone's MLP (reading ``deep_input_columns`` of the kept fields) and its ``head``."""
     keep = plan.kept_fields(old.num_fields)
-    last = _slice_mlp(old.mlp, new.mlp, old.deep_input_columns(keep), plan, "mlp")
+    last, scale = _slice_mlp(old.mlp, new.mlp, old.deep_input_columns(keep), plan, "mlp")
     _slice_linear(old.head, new.head, _all(1, last.device), last)
+    if scale is not None:
+        new.head.weight.mul_(scale)
     return {"mlp", "head"}
 
 
-def _slice_cin(old: CIN, new: CIN, plan: PruningPlan) -> None:
-    """CIN field channels: layer 1's W[h, i, j] for i and j both kept (both index X^0); later layers'
-    W[h, i, j] for j kept (i indexes the previous layer's channels, which do not depend on fields)."""
-    k = torch.tensor(plan.kept_fields(old.num_fields), dtype=torch.long, device=old.weights[0].device)
+def _slice_cin(old: CIN, new: CIN, plan: PruningPlan, path: str = "cin") -> tuple[Tensor, Tensor]:
+    """CIN field channels and feature maps. Fields: layer 1's W[h, i, j] for i and j both kept (both
+    index X^0); later layers' W[h, i, j] for j kept. Maps (``plan.units["cin.weights.<k>"]``): layer k
+    keeps rows h of its maps, layer k+1 the matching i (the maps it reads). Returns the pooled output's
+    kept positions (the CIN head's columns): per layer, its offset plus its kept maps, and their scale
+    (``plan.unit_scale``, folded into the weights that read each kept map)."""
+    dev = old.weights[0].device
+    k = torch.tensor(plan.kept_fields(old.num_fields), dtype=torch.long, device=dev)
+    prev, pooled, offset, scale, scales = k, [], 0, None, []
     for layer, (w_old, w_new) in enumerate(zip(old.weights, new.weights)):
-        w = w_old.detach().index_select(2, k)
-        w_new.copy_(w.index_select(1, k) if layer == 0 else w)
+        units = plan.units.get(f"{path}.weights.{layer}")
+        rows = _all(w_old.shape[0], dev) if units is None else torch.tensor(units, dtype=torch.long, device=dev)
+        w_new.copy_(w_old.detach().index_select(0, rows).index_select(1, prev).index_select(2, k))
+        if scale is not None:  # the previous layer's kept maps enter with their gate values
+            w_new.mul_(scale.view(1, -1, 1))
+        scale = _unit_scale(plan, f"{path}.weights.{layer}", w_new)
+        if not old.split_half or layer == len(old.weights) - 1:
+            pooled.append(rows + offset)
+            scales.append(torch.ones(len(rows), dtype=w_new.dtype, device=dev) if scale is None else scale)
+            offset += w_old.shape[0]
+        else:  # split_half: only field slicing (maps of a split layer are not prunable, ``plan.cin_layers``)
+            half = w_old.shape[0] // 2
+            pooled.append(_all(w_old.shape[0] - half, dev) + offset)
+            scales.append(torch.ones(w_old.shape[0] - half, dtype=w_new.dtype, device=dev))
+            offset += w_old.shape[0] - half
+            rows = _all(half, dev)
+        prev = rows
+    return torch.cat(pooled), torch.cat(scales)
 
 
 # ---- one slicer per backbone ---------------------------------------------------------------------
@@ -142,10 +176,11 @@ def slice_mlp_backbone(old: CTRModel, new: CTRModel, plan: PruningPlan) -> set[s
 
 @register_slicer("xdeepfm")
 def slice_xdeepfm(old: CTRModel, new: CTRModel, plan: PruningPlan) -> set[str]:
-    """xDeepFM: as ``slice_mlp_backbone`` plus CIN's field channels; the CIN head is copied as is
-    (CIN channels do not change with fields)."""
-    _slice_cin(old.cin, new.cin, plan)
-    return _slice_tables(old, new, plan) | _slice_mlp_and_head(old, new, plan) | {"cin"}
+    """xDeepFM: as ``slice_mlp_backbone`` plus CIN's field channels and feature maps, and the CIN head's
+    columns of the kept maps (all of them when no map is pruned: maps do not change with fields)."""
+    pooled, scale = _slice_cin(old.cin, new.cin, plan)
+    new.cin_head.weight.copy_(old.cin_head.weight.detach().index_select(1, pooled) * scale)
+    return _slice_tables(old, new, plan) | _slice_mlp_and_head(old, new, plan) | {"cin", "cin_head"}
 
 
 @register_slicer("dcn")
@@ -183,10 +218,11 @@ def slice_dcn(old: CTRModel, new: CTRModel, plan: PruningPlan) -> set[str]:
         dst.bias.copy_(b[K])
         dst.scalar_bias.copy_(src.scalar_bias + w[P].dot(c))
         c = c + b[P]
-    last = _slice_mlp(old.mlp, new.mlp, K, plan, "mlp")
+    last, scale = _slice_mlp(old.mlp, new.mlp, K, plan, "mlp")
     cross_dim = old.num_fields * D
     h = old.head.weight.detach()
-    new.head.weight.copy_(torch.cat([h[:, K], h[:, cross_dim + last]], dim=1))
+    deep = h[:, cross_dim + last] if scale is None else h[:, cross_dim + last] * scale
+    new.head.weight.copy_(torch.cat([h[:, K], deep], dim=1))
     new.head.bias.copy_(old.head.bias.detach() + h[0, :cross_dim][P].dot(c))
     return done | {"cross", "mlp", "head"}
 
@@ -195,12 +231,13 @@ def slice_dcn(old: CTRModel, new: CTRModel, plan: PruningPlan) -> set[str]:
 
 
 def compact_config(model: CTRModel, plan: PruningPlan) -> ModelConfig:
-    """The compact model's config: hidden widths of unit-pruned MLP Linears, cross layers left."""
+    """The compact model's config: hidden widths of unit-pruned MLP Linears, CIN maps, cross layers left."""
     cfg = model.cfg
     linears = [p for p in hidden_linears(model) if p.startswith("mlp.")]
     hidden = tuple(len(plan.units[p]) if p in plan.units else h for p, h in zip(linears, cfg.hidden))
+    cin = tuple(len(plan.units.get(f"cin.weights.{k}", range(h))) for k, h in enumerate(cfg.cin_layers))
     dropped_cross = sum(1 for p in plan.drop if p.startswith("cross.layers."))
-    return replace(cfg, hidden=hidden, cross_layers=cfg.cross_layers - dropped_cross)
+    return replace(cfg, hidden=hidden, cin_layers=cin, cross_layers=cfg.cross_layers - dropped_cross)
 
 
 def apply_plan(model: CTRModel, plan: PruningPlan) -> CTRModel:

@@ -4,6 +4,7 @@ puts checkpoints and torchrun broadcasts between them (docs/architecture.md list
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -13,7 +14,10 @@ from torch import nn
 from lightfmp.errors import InputError
 from lightfmp.models import build_model
 from lightfmp.pruning.pretrain import PretrainConfig, PretrainResult, num_pruned_fields, pretrain
-from lightfmp.pruning.slicing import prune_fields
+from lightfmp.pruning.plan import PruningPlan
+from lightfmp.pruning.cost import linear_index
+from lightfmp.pruning.slicing import apply_plan, prune_fields
+from lightfmp.pruning.structure import StructureGates, choose_structure, parse_budget
 from lightfmp.train import seed_everything
 from lightfmp.train.rows import Rows
 
@@ -67,15 +71,48 @@ def choose(pretrained: nn.Module, prune_ratio: float, forced: Sequence[int] = ()
     return [int(i) for i in torch.nonzero(pretrained.gate.binary_mask(k, keep=forced)).flatten().tolist()]
 
 
+def choose_joint(pretrained: nn.Module, budget: str, forced: Sequence[int] = ()) -> PruningPlan:
+    """Phase 2a of joint pruning (``PretrainConfig.budget``): the kept fields and hidden units / CIN maps,
+    the exact cost within the budget (``structure.choose_structure``)."""
+    _, share = parse_budget(budget)
+    return choose_structure(pretrained.gate, share, forced)
+
+
+def compact_model_config(model_cfg: Any, units: dict[str, Sequence[int]]) -> Any:
+    """The compact model's ModelConfig for kept ``units`` (plan paths -> kept positions): MLP widths and
+    CIN maps shrunk, everything else as ``model_cfg`` (``slicing.compact_config`` from a config alone).
+    Rebuilding M_P from a checkpoint needs it."""
+    if not units:
+        return model_cfg
+    hidden = tuple(len(units.get(f"mlp.layers.{linear_index(i, model_cfg)}", range(h)))
+                   for i, h in enumerate(model_cfg.hidden))
+    cin = tuple(len(units.get(f"cin.weights.{k}", range(h))) for k, h in enumerate(model_cfg.cin_layers))
+    return replace(model_cfg, hidden=hidden, cin_layers=cin)
+
+
+def unit_values(gates: Any, units: dict[str, Sequence[int]]) -> dict[str, tuple[float, ...]]:
+    """E[z] of each kept unit (``structure`` folds them into M_P); empty without gates."""
+    if not isinstance(gates, StructureGates):
+        return {}
+    with torch.no_grad():
+        return {p: tuple(gates.gate(p).mean()[list(u)].cpu().double().tolist()) for p, u in units.items()}
+
+
 def cut(pretrained: nn.Module, keep: Sequence[int], init: str, model_name: str, model_cfg: Any,
-        seed: int) -> nn.Module:
-    """Phase 2b: M_T loses its gate (M_P has no masking layer), then M_P for ``keep``: M_T's weights
-    sliced (``init="pretrained"``) or a freshly seeded backbone on the same fields (``"scratch"``)."""
-    pretrained.gate = None
+        seed: int, units: dict[str, Sequence[int]] | None = None) -> nn.Module:
+    """Phase 2b: M_T loses its gate (M_P has no masking layer), then M_P for ``keep`` (and the kept hidden
+    ``units`` of joint pruning): M_T's weights sliced (``init="pretrained"``) or a freshly seeded backbone
+    of the same fields and widths (``"scratch"``)."""
+    gates = pretrained.gate
+    StructureGates.detach(pretrained)
     if init == "pretrained":
+        if units:
+            return apply_plan(pretrained, PruningPlan(fields=list(keep), units=units,
+                                                      unit_scale=unit_values(gates, units)))
         return prune_fields(pretrained, list(keep))
     seed_everything(seed)
-    return build_model(model_name, [pretrained.vocab_sizes[i] for i in keep], model_cfg)
+    return build_model(model_name, [pretrained.vocab_sizes[i] for i in keep],
+                       compact_model_config(model_cfg, units or {}))
 
 
 def continued_rows(data: Any, keep: Sequence[int]) -> Rows:

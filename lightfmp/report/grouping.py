@@ -96,8 +96,17 @@ def settings(r: dict[str, Any]) -> dict[str, Hashable]:
             s["search_epochs"] = _hashable(cfg["search_epochs"])
         if s["keep_fields"] == MISSING and "keep_fields" in cfg:
             s["keep_fields"] = _hashable(cfg["keep_fields"])
+        for k, v in (cfg.get("sparse") or {}).items():
+            s[f"sparse.{k}"] = _hashable(v)
+    for k, default in LATER_DEFAULTS.items():  # a setting added later, at its default, is what older runs did
+        if k in s and s[k] == _hashable(default):
+            del s[k]
     r["_settings"] = s
     return s
+
+
+# settings config.json gained after runs were written: at these values a run did what older runs did
+LATER_DEFAULTS: dict[str, Any] = {"pretrain.budget": None, "pretrain.budget_rtol": 0.1}
 
 
 def fmt_value(v: Any) -> str:
