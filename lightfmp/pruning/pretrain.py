@@ -201,6 +201,9 @@ def rare_values_to_oov(X: np.ndarray, min_count: int = 2) -> np.ndarray:
     return out
 
 
+# Over 60 lines on purpose: phase 1 is one loop whose state (the gate, the Lagrangian, the snapshots of the
+# best weights, the stop rule's counters) every callback reads and writes; split, each piece would take and
+# return that state whole.
 def pretrain(
     model: nn.Module,
     X: np.ndarray,

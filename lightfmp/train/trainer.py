@@ -113,6 +113,9 @@ def make_batches(rows: Rows, cfg: TrainConfig, info: distributed.DistInfo) -> De
                          world=info.world, chunk_rows=cfg.stream_chunk_rows)
 
 
+# Over 60 lines on purpose: `fit` is one training run's state (optimizer, DDP wrapper, CUDA graph, batches,
+# early stopping, resume) that its epoch callback closes over and checkpoints whole; split into functions,
+# each piece would take and return the same dozen values.
 def fit(model: nn.Module, train: Rows | Split, valid: Rows | Split | None, cfg: TrainConfig,
         extra_loss: Callable[[], Tensor] | None = None, extra_param_groups: Iterable[dict[str, Any]] = (),
         progress: bool = True, *, phase: str = "training", resume: dict[str, Any] | None = None,
