@@ -15,8 +15,8 @@ best of --it-repeats interleaved passes. It is printed as its own ratio, beside 
 Targets: TT ratio <= 0.65, IT ratio <= 0.65, PT/TT <= 2% (DNN at 1,000,000 rows, xDeepFM at 200,000).
 The DNN's IT ratio has an arithmetic floor: pruning removes only the first Linear's input columns,
 so at 19 of 39 fields a sample costs 316,200 of 396,200 multiply-adds (390-400-400-200-1 against
-190-400-400-200-1), 0.80 of No Selection's, plus half the embedding gather. Measured: 0.753 (session
-7, AMD core) and 0.796 (session 8, Xeon core). CIN's cost falls at least in proportion to the fields
+190-400-400-200-1), 0.80 of No Selection's, plus half the embedding gather. Measured: 0.753 (one
+AMD core) and 0.796 (one Xeon core). CIN's cost falls at least in proportion to the fields
 (its first layer with their square), so xDeepFM's floor is near 0.5.
 
 Smoke run:  python bench/lightfmp_speed.py --dnn-rows 50000 --xdeepfm-rows 10000 --epochs 1

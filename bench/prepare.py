@@ -11,7 +11,7 @@ fresh subprocess so that peak memory (ru_maxrss of that child) is its own:
   * with --parse-floor, pyarrow's fastest whole-file parse alone (every core, types given): the
     ceiling for any prepare that reads with pyarrow, as issue 3 asks (streaming, never a whole-file
     pandas frame), and polars' the same way where polars is installed (`.[bench]`). Measured
-    2026-11-23, `--repeat 5 --parse-floor`: pyarrow 1.39 s, pandas 0.71 s; 2026-12-02, `--repeat 3
+    with `--repeat 5 --parse-floor`: pyarrow 1.39 s, pandas 0.71 s; in a later run with `--repeat 3
     --parse-floor`: pyarrow 1.41 s, polars 2.1.0 1.34 s, pandas 0.83 s.
 Times are taken inside the child around the call (interpreter start and imports excluded for both);
 the median of --repeat runs is reported. Prints a table and the ratios.

@@ -38,17 +38,15 @@ class LightFMP:
     phase 2a: the round(tau * m) lowest scores pruned, a strictly binary mask) -> ``cut`` (phase 2b: M_P
     by `prune_fields` from M_T's weights, or fresh with ``init="scratch"``, Figure 2b) ->
     ``continue_training`` (phase 3: M_P on D - D_S, early-stopped on validation -> ``model_``).
-    Choice: kept fields transfer at z = 1, as the paper's binary mask says, although phase 1 often
-    ends with their deterministic gates well below 1 (MovieLens DNN, tau 0.5, seed 0: 0.75, 0.53,
-    0.19, 0.17). Folding those values into the tables instead (``prune_fields(scale=...)``, so
-    that M_P starts as M_T's eval-mode function) was measured and not taken: MovieLens, batch 1,024,
-    up to 10 epochs, dim 64, test AUC mean, binary vs folded: DNN tau 0.5 seeds 0-5 0.7794 vs
-    0.7794 (seed 4: 0.7784 vs 0.7735), tau 0.25 0.7799 vs 0.7803; xDeepFM (CIN 32-32) tau 0.5
-    seeds 0-2 0.7805 vs 0.7773, lower in every seed.
+    Choice: kept fields transfer at z = 1, as the paper's binary mask says, even where phase 1 ends with
+    their deterministic gates well below 1; folding those values into the tables
+    (``prune_fields(scale=...)``) was measured and was no better (lower for xDeepFM).
+    Evidence: docs/decisions.md#kept-fields-transfer-with-the-binary-mask; re-measure (the binary default):
+    `python bench/lightfmp_accuracy.py --datasets movielens --models dnn,xdeepfm`.
     ``keep_fields`` (not in the paper, off by default): kept whatever their score; the other kept slots
-    go to the best-scored fields, so round(tau * m) fields are still pruned. Why: one gate per field
-    learned on 2,000 rows does not see a field that matters only jointly with another (the synthetic
-    XOR pair ranks 31-39 of 39, README). Phase 1 is unchanged (the gate learns every field).
+    go to the best-scored fields, so round(tau * m) fields are still pruned, and phase 1 is unchanged.
+    Why: one gate per field learned on 2,000 rows misses a field that matters only jointly with another.
+    Evidence: docs/decisions.md#fields-kept-whatever-the-mask-says; re-measure: `lightfmp demo`.
     Timings (Section 3.1): PT (``pretrain_seconds``) is phases 1-2, every cost of choosing the fields;
     CT is phase 3's wall clock (validation included); TT = PT + CT.
 
@@ -257,8 +255,9 @@ class LightFMP:
         ``PretrainConfig.rare_min_count`` guard).
 
         Why: such a field is near-constant inside D_S, so it looks like noise to the mask whatever its
-        worth (an ID-like field: Avazu's device_ip is 94% OOV there; no field of the Criteo, MovieLens or
-        synthetic samples passes 0.75). 0.8 is our choice, between those."""
+        worth; 0.8 lies between an ID-like Avazu field and every field of the other samples.
+        Evidence: docs/decisions.md#note-on-pruned-fields-the-mask-could-not-judge; re-measure:
+        `lightfmp prune --format avazu --input ../shared/data/avazu_sample/wide_resdnn --seed 0`."""
         share = self.pretrain_.unknown_share
         if not share:
             return []

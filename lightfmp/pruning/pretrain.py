@@ -30,87 +30,58 @@ class PretrainConfig:
 
     Args:
         prune_ratio: tau, the fraction of fields to remove (paper default 0.5).
-        lr: Adam learning rate of the backbone, the training default 1e-3. Measured: at 3e-3 a DNN
-            memorised D_S (loss 0.003) and the pretrained init then gave test AUC 0.700 against 0.777
-            from scratch on the synthetic set; at 1e-3 the D_S loss ends near 0.41 and the
-            pretrained init is on par with No Selection.
-        gate_lr: learning rate of log_alpha, and (negated) of the multipliers. Shearing uses 1.0 with
-            AdamW over thousands of steps; 0.05 moves a logit across its useful range in ~100 steps.
-        batch_size: D_S mini-batch, 128 (16 steps per pass over 2,000 rows). Pretraining cost is
-            steps x batch samples, and PT must stay a small share of TT (xDeepFM is FLOP-bound);
-            measured on the synthetic set (DNN, tau 0.5, 3 seeds, ~210 steps): 256 and 128 kept all
-            six planted fields in every seed (worst rank 10 and 13 of 39); 64 lost one in 1 seed.
+        lr: Adam learning rate of the backbone, the training default 1e-3. Higher, a DNN memorises D_S and
+            the pretrained init falls below training from scratch; lower (3e-4) lost planted fields.
+            Evidence: docs/decisions.md#pretraining-learning-rate; check at the default:
+            `python bench/lightfmp_accuracy.py --skip-real --guards 5`.
+        gate_lr: learning rate of log_alpha, and (negated) of the multipliers: 0.05 moves a logit across
+            its useful range in ~100 steps, about the length of phase 1 (reasoning, not a sweep).
+            Evidence: docs/decisions.md#pretraining-gate-learning-rate.
+        batch_size: D_S mini-batch, 128 (16 steps per pass over 2,000 rows). PT is ~steps x batch samples
+            and must stay a small share of TT; 128 still kept every planted field, 64 did not.
+            Evidence: docs/decisions.md#pretraining-batch-size; check at the default:
+            `python bench/lightfmp_accuracy.py --skip-real --guards 5`.
         embed_l2: L2 on the embedding/linear rows a batch touched (paper Section 3.4: 1e-5 on linear
             and embedding layers), as ``lightfmp.train.optim.embedding_l2`` computes it.
         sparse_embeddings: the tables get sparse gradients and lazy Adam, as in continued training
-            (``lightfmp.train.optim.build_optimizer``): a dense Adam step over a Criteo-sized table
-            costs ~70 ms on CPU, which alone would make pretraining a large share of the total time.
-            None (default) chooses per table as ``TrainConfig.sparse_table`` does (dense on CUDA
-            and for CPU tables of at most 1M parameters).
+            (``lightfmp.train.optim.build_optimizer``), because a dense Adam step over a Criteo-sized
+            table would alone make pretraining a large share of the total time. None (default) chooses
+            per table as ``TrainConfig.sparse_table`` does (dense on CUDA and for CPU tables of at most
+            1M parameters). Evidence: docs/decisions.md#pretraining-sparse-tables; re-measure:
+            `python bench/table_optimizer.py --batch-size 128 --rows 1290000`.
         warmup_steps: linear warm-up of the target sparsity from 0 to tau (Shearing's Lagrangian
-            warm-up); lets the backbone learn from every field before the pressure starts, which the
-            memorisation trap in ../shared/docs/methods.md showed an interaction pair needs.
+            warm-up), so that the backbone learns from every field, an interaction pair included,
+            before the pressure starts. Evidence: docs/decisions.md#pretraining-stop-rule-and-step-budget.
         min_steps, max_steps: the step budget. Pretraining stops at the first end of a pass over
             D_S, after ``min_steps`` and the warm-up, where (a) |s_hat - tau| <= ``tolerance`` and
             (b) either the mean training loss of the pass changed by at most ``settle_rtol``
             (relative) from the previous pass, or the kept set (the top m - round(tau m) fields by
             P(z > 0), what phase 2 will keep) is the same at the ends of the last
-            ``stable_passes`` + 1 passes; otherwise at ``max_steps``. Algorithm 1 says "until
-            convergence" without naming what converges; (b) alone, as the loss test, never fired
-            for an xDeepFM that memorises D_S (its loss falls geometrically to 0.001, so each pass
-            changes it by more than 5%): Criteo sample, tau 0.25, seed 0 ran 528 steps while the
-            kept set had not changed since step 80. The mask is what this phase is for, so its
-            stability also counts as convergence. ``min_steps`` 160 (= the warm-up; was 200):
-            PT is ~all steps x batch matmuls (a DNN step at batch 128 is ~8 ms, 65% of it in the
-            MLP's mm/addmm), and 200 was the binding bound (every seed stopped at the first pass
-            end after it). Synthetic set, 50,000 rows, DNN, tau 0.5, seeds 0-4: 165 steps instead
-            of 210, all six planted fields kept in every seed (worst rank 12 of 19). Shorter
-            warm-ups did not help: 128 still took 165-180 steps (the sparsity overshoots and must
-            come back within ``tolerance``) and 96 took 165-210 and lost a planted field.
+            ``stable_passes`` + 1 passes; otherwise at ``max_steps``. Why: Algorithm 1 says "until
+            convergence" without naming what converges, and the loss test alone never fires for an
+            xDeepFM that memorises D_S; the mask is what this phase is for, so its stability counts
+            too. ``min_steps`` 160 (= the warm-up) because PT is ~all steps, and shorter warm-ups saved
+            no steps. Evidence: docs/decisions.md#pretraining-stop-rule-and-step-budget; re-measure:
+            `python bench/lightfmp_accuracy.py --skip-real --guards 5 --seeds 5`.
         holdout: the fraction of D_S held out of the gradient steps to choose the backbone weights
             handed to phase 2 (early stopping): after every pass the held-out BCE of the model
             (eval mode, deterministic gate, raw ids as continued training will see them) is
             measured, and on return the backbone holds the weights of the pass where it was lowest;
             the gate keeps its final log_alpha. 0 turns it off (the last weights are kept).
-            Why: the paper hands M_T's "domain-adapted" weights to continued training; weights
-            that memorised 2,000 rows are not that. Measured (Criteo sample, xDeepFM, tau 0.25,
-            seed 0, backbone lr 1e-3): loss on 2,000 rows of D - D_S was lowest at step 64
-            (0.458, AUC 0.726), 2.28 at step 208 and 8.5 at step 480, with CIN's output s.d. going
-            0.14 -> 30 -> 87 (CIN has no activation, so its output is a degree-4 polynomial of
-            weights that Adam grew 13x in 500 steps); continued training then started at loss 4.58
-            and ended at test AUC 0.651 (No Selection 0.733). With the held-out choice the same
-            three seeds gave 0.740 / 0.749 / 0.744 (No Selection 0.733 / 0.739 / 0.735). A
-            lower backbone lr (3e-4, the top of the paper's grid) also kept the scale down but
-            lost planted fields (4-5 of 6 kept) on the synthetic set, so lr stays 1e-3.
-            Default 0.05 (100 of 2,000 rows): on the synthetic set (50,000 rows, DNN, tau 0.5,
-            seeds 0-4) 0.05 and 0 kept all six planted fields in every seed (worst rank 11 of 19
-            kept), 0.1 lost one in seed 2 (rank 20) and 0.2 one in 1 of 5 seeds: the rows held out
-            are rows the mask does not learn from.
+            Why: the paper hands M_T's "domain-adapted" weights to continued training, and weights
+            that memorised 2,000 rows are not that (an xDeepFM's CIN output blows up and continued
+            training from it ends far below No Selection). 0.05, because the rows held out are rows
+            the mask does not learn from and 0.1 already lost a planted field.
+            Evidence: docs/decisions.md#pretraining-held-out-early-stopping; re-measure:
+            `python bench/lightfmp_accuracy.py --datasets criteo --models xdeepfm --ratios 0.25`.
         rare_min_count: the memorisation guard. Values seen fewer than this many times *inside D_S*
-            are mapped to the OOV id (0) while pretraining; 0 or 1 turns it off. A value seen once in
-            2,000 rows lets its embedding memorise that row's label, so a high-cardinality noise
-            field would lower the D_S loss more than an informative one and win the mask. Default 5,
-            measured on the synthetic set (20,000 rows, D_S 2,000, DNN, tau 0.5, 3 seeds, backbone
-            lr 3e-3, batch 256): with 2 one
-            planted field fell to rank 20-22 of 39 in 1 of 3 seeds (noise fields with values seen 2-4
-            times still memorised D_S, training loss -> 0.003); with 5 all six planted fields ranked
-            in the top 14 in every seed. Values are only hidden during phase 1; the compact model
-            sees them all again in continued training.
-            What it costs (re-measured at the current defaults; validation AUC, never test, mean of
-            seeds 0-2, tau 0.5, bench/reproduce.py's settings): the guard also hides an ID-like field
-            whose many rare values carry real signal. Avazu's ``device_ip`` is 65% OOV after the
-            vocabulary's min count and 94% inside D_S after the guard at 5, and the mask pruned it in
-            every seed. Avazu xDeepFM validation AUC by guard: 1 0.7270, 2 0.7237, 3 0.7202,
-            4 0.7183, 5 0.7151; Avazu DNN 3 0.7232, 5 0.7164. Elsewhere 3 against 5 is mixed: Criteo
-            DNN 0.7303 / 0.7226, Criteo xDeepFM 0.7312 / 0.7353, MovieLens equal to 0.0004. On the
-            planted set (DNN, 5 seeds) 1 kept 4-6 of 6 planted fields and 2 lost one in 1 seed (50k
-            rows); 3 kept all six in every seed at 20k, 50k and 100k rows, but pretraining ran
-            195-255 steps against 165-195 at 5. Sharing one id among a field's rare values instead
-            of OOV did not change what Avazu's mask kept. Keeping device_ip whatever the mask says
-            (``keep_fields``) gave 0.7205 for both backbones, above guard 5 in every seed, with
-            pretraining unchanged. So 5 stays the default; ``lightfmp prune`` names a pruned field
-            that was >= 80% OOV inside D_S, and ``--rare-min-count`` / ``--keep-fields`` are the
-            remedies.
+            are mapped to the OOV id (0) while pretraining only; 0 or 1 turns it off. Why: a value seen
+            once in 2,000 rows lets its embedding memorise that row's label, so a high-cardinality
+            noise field would win the mask. The cost: it also hides an ID-like field whose rare values
+            carry signal (Avazu's device_ip is pruned); ``lightfmp prune`` names such a field, and
+            ``--rare-min-count`` / ``--keep-fields`` are the remedies.
+            Evidence: docs/decisions.md#pretraining-rare-value-guard; re-measure:
+            `python bench/lightfmp_accuracy.py --skip-real --guards 1,2,3,5`.
         gate: the hard-concrete settings (paper defaults).
         budget: None (default): the paper's field-only mask under tau (``prune_ratio``). ``"flops=0.1"`` or
             ``"params=0.1"``: joint structured pruning (``lightfmp.pruning.structure``): gates on fields,
@@ -365,8 +336,9 @@ def _rows_moved_by(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]
 @torch.no_grad()
 def _snapshot(model: nn.Module, moved_rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A copy of the backbone's state (the gate left out) for ``_restore``: the tables hold only the rows in
-    ``moved_rows``. Why: a Criteo-sized table is 52 MB, copied at every pass whose held-out loss
-    improved; D_S's 2,000 rows look up at most 78,000 of its 1.29M rows."""
+    ``moved_rows``. Why: a Criteo-sized table would be copied whole at every pass whose held-out loss
+    improved, while D_S looks up a few percent of its rows and no other row moves.
+    Evidence: docs/decisions.md#pretraining-snapshots-hold-the-moved-rows-only (arithmetic)."""
     state = {}
     for k, v in model.state_dict().items():
         if k.startswith("gate."):
