@@ -18,6 +18,7 @@ FORBIDDEN = {
     "selection": {"runs", "cli", "report", "experiment"},
     "sparse": {"train", "pruning", "selection", "runs", "cli", "report", "experiment"},
     "topk": {"pruning", "selection", "runs", "cli", "report", "experiment", "sparse"},
+    "sequential": {"selection", "runs", "cli", "report", "experiment", "sparse", "topk"},
     "tasks": {"data", "nn", "models", "pruning", "train", "selection", "runs", "cli", "report", "experiment"},
 }
 
