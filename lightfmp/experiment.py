@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -206,24 +206,57 @@ def run(method: str, data: Any, *, model_name: str = "dnn", model_cfg: ModelConf
     return result
 
 
+@dataclass
+class TaskFit:
+    """What a top-K or next-item trainer did, in the shape the report reads."""
+
+    select_on: str
+    best_metric: float
+    best_epoch: int
+    epochs_run: int
+    train_seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
 def _run_ranked(task: Task, method: str, data: Any, model_name: str, train_cfg: TrainConfig, sparse: Any,
                 out: str | Path | None, progress: bool, log_epochs: bool) -> RunResult:
-    """A top-K run (`lightfmp.topk`): the model trained dense (method ``none``) or at a fixed density (``sparse``,
-    DSL and its comparators), selected on the task's validation metric, scored on test, written to ``out``.
-    TrainConfig's epochs, lr, batch size (None: the paper's), patience, seed and device drive the trainer."""
+    """A top-K (`lightfmp.topk`) or next-item (`lightfmp.sequential`) run: the task's trainer (`_RANKED`), model
+    selection on the task's validation metric, the test metrics, one report and run folder. TrainConfig's epochs,
+    lr, batch size (None: the model's paper value), patience, seed and device drive every trainer."""
+    if task.name not in _RANKED:
+        raise ValueError(f"no trainer for the {task.name} task in the pipeline")
+    t0 = time.perf_counter()
+    model, fit, metrics, params, params_after, extra = _RANKED[task.name](method, data, model_name, train_cfg, sparse,
+                                                                          progress, log_epochs)
+    config = {"task": task.name, "method": method, "model": model_name, "seed": train_cfg.seed,
+              "train_config": train_cfg.to_dict(),
+              "data": {"dataset": data.name, "protocol": getattr(data, "protocol", "per-user train, valid, test")},
+              **({"sparse": asdict(sparse)} if sparse is not None else {})}
+    result = RunResult(method, model_name, None, [], model, fit, _train_rows(data), params, params_after, config,
+                       continued_seconds=time.perf_counter() - t0, extra=extra, task=task.name, metrics=metrics)
+    if out is not None:
+        runs.write_task_run(out, result.report(), model.cpu(), config, sparse=sparse is not None)
+    return result
+
+
+def _train_rows(data: Any) -> int:
+    """Training interactions (top-K) or training sequences (next-item)."""
+    train = data.train
+    return int(len(train.items)) if hasattr(train, "items") else int(len(train))
+
+
+def _topk(method: str, data: Any, model_name: str, train_cfg: TrainConfig, sparse: Any, progress: bool,
+          log_epochs: bool) -> tuple[Any, TaskFit, dict[str, float], int, int, dict[str, Any]]:
+    """Top-K: dense (method ``none``) or at a fixed density (``sparse``: DSL and its comparators)."""
     from lightfmp.topk import build_topk_model, evaluate_topk, fit_topk, paper_fit_config
 
-    if task.name != "topk":
-        raise ValueError(f"no trainer for the {task.name} task in the pipeline")
     if method != "none":
         raise ValueError(f"top-K runs take method 'none' (dense) or a sparse config, not {method!r}")
-    t0 = time.perf_counter()
     model = build_topk_model(model_name, data, seed=train_cfg.seed)
     fit_cfg = paper_fit_config(model_name, epochs=train_cfg.epochs, lr=train_cfg.lr, patience=train_cfg.patience,
                                seed=train_cfg.seed, device=train_cfg.device,
                                **({"batch_size": train_cfg.batch_size} if train_cfg.batch_size else {}))
-    params = count_params(model)
-    st = None
+    params, st = count_params(model), None
     if sparse is not None:
         from lightfmp.sparse import SparseTraining, UpdateSchedule, get_variant
 
@@ -240,14 +273,41 @@ def _run_ranked(task: Task, method: str, data: Any, model_name: str, train_cfg: 
         extra["sparse"] = st.stats()
         params_after = params - sum(int((p.detach() == 0).sum()) for p in st.params.values())
     metrics = evaluate_topk(model, data, "test", ks=fit_cfg.ks, batch_size=fit_cfg.eval_batch_size)
-    config = {"task": task.name, "method": "none", "model": model_name, "seed": train_cfg.seed,
-              "fit_config": asdict(fit_cfg), "data": {"dataset": data.name, "protocol": data.protocol},
-              **({"sparse": asdict(sparse)} if sparse is not None else {})}
-    result = RunResult("none", model_name, None, [], model, fr, int(len(data.train.items)), params, params_after, config,
-                       continued_seconds=time.perf_counter() - t0, extra=extra, task=task.name, metrics=metrics)
-    if out is not None:
-        runs.write_task_run(out, result.report(), model.cpu(), config, sparse=st is not None)
-    return result
+    fit = TaskFit(fr.select_on, fr.best_metric, fr.best_epoch, fr.epochs_run, fr.train_seconds, fr.history)
+    return model, fit, metrics, params, params_after, extra
+
+
+def _next_item(method: str, data: Any, model_name: str, train_cfg: TrainConfig, sparse: Any, progress: bool,
+               log_epochs: bool) -> tuple[Any, TaskFit, dict[str, float], int, int, dict[str, Any]]:
+    """Next-item: the transformer trained dense (method ``none``), or then pruned by PruneRec's three stages, each
+    restored by distillation from the unpruned model (``prunerec``). Parameters are the non-embedding ones."""
+    from lightfmp.sequential import (FitConfig, NextItemTransformer, TransformerConfig, evaluate_next_item,
+                                     fit_next_item, non_embedding_params)
+    from lightfmp.sequential.prunerec import PruneRecConfig, run_stages
+
+    if method not in ("none", "prunerec") or sparse is not None or model_name != "transformer":
+        raise ValueError("next-item runs take model 'transformer' and method 'none' or 'prunerec'")
+    cfg = FitConfig(epochs=train_cfg.epochs, lr=train_cfg.lr, patience=train_cfg.patience, seed=train_cfg.seed,
+                    **({"batch_size": train_cfg.batch_size} if train_cfg.batch_size else {}))
+    torch.manual_seed(train_cfg.seed)
+    model = NextItemTransformer(TransformerConfig(num_items=data.num_items))
+    fr = fit_next_item(model, data, cfg, device=train_cfg.device, progress=progress)
+    params, extra = non_embedding_params(model), {}
+    if method == "prunerec":
+        restore_cfg = replace(cfg, select_on="loss", patience=1)
+        stages = run_stages(model, data, PruneRecConfig(seed=train_cfg.seed),
+                            lambda student, teacher: vars(fit_next_item(student, data, restore_cfg, teacher=teacher,
+                                                                        device=train_cfg.device)))
+        extra["stages"] = [{"stage": st.name, "non_embedding_params": non_embedding_params(st.model),
+                            "restore_seconds": st.restore_seconds, "score_seconds": st.score_seconds}
+                           for st in stages]
+        model = stages[-1].model
+    fit = TaskFit(cfg.select_on, float(fr.best.get(cfg.select_on, float("nan"))), fr.best_epoch, fr.epochs_run,
+                  fr.train_seconds, fr.history)
+    return model, fit, evaluate_next_item(model, data, "test"), params, non_embedding_params(model), extra
+
+
+_RANKED = {"topk": _topk, "next-item": _next_item}
 
 
 def _score_test(result: RunResult, data: Any, cfg: TrainConfig) -> tuple[EvalResult, np.ndarray]:
