@@ -1,7 +1,8 @@
-"""Test AUC of every backbone on the three real samples, ours vs DeepCTR-Torch 0.3.0 on the same split.
+"""Test AUC of every backbone on the real samples, ours vs DeepCTR-Torch 0.3.0 and FuxiCTR 2.3.10 on the same split.
 
 Usage (full, as in issue 4; the lead runs it at the end):
-    python bench/accuracy.py                       # criteo, avazu, movielens x 5 backbones x seeds 0,1,2
+    python bench/_fuxictr.py setup                 # once: the FuxiCTR environment (out/peers/fuxictr)
+    python bench/accuracy.py                       # 5 samples x 5 backbones x seeds 0,1,2, both peers
 Smoke run:
     python bench/accuracy.py --datasets criteo --models dnn --seeds 0 --epochs 2
 Split into jobs (e.g. one core each: the peer's MovieLens xDeepFM takes ~40 min a seed), then one table:
@@ -9,9 +10,11 @@ Split into jobs (e.g. one core each: the peer's MovieLens xDeepFM takes ~40 min 
     python bench/accuracy.py --datasets movielens --models xdeepfm --sides ours --out ours.jsonl
     python bench/accuracy.py --from-jsonl peer.jsonl ours.jsonl
 
-Protocol, identical for both sides: the data set is prepared once by `lightfmp.data.open.open_data`
-(default split, seed 2021) from ../shared/data; the peer receives exactly our encoded ids, one
-SparseFeat per field. Same embedding dimension (the paper's: 64 on MovieLens, 10 otherwise), MLP
+Protocol, identical for every side: the data set is prepared once by `lightfmp.data.open.open_data`
+(default split, seed 2021) from ../shared/data; each peer receives exactly our encoded ids, one
+feature per field (DeepCTR-Torch: a SparseFeat; FuxiCTR: a categorical feature, read by its own
+NpzDataLoader from the same splits; `bench/_fuxictr.py` says how it is built and trained: its own
+`fit`, with its learning-rate decay on a plateau). Same embedding dimension (the paper's: 64 on MovieLens, 10 otherwise), MLP
 400-400-200, CIN 100-100-100, Adam lr 1e-3, embedding/linear L2 1e-5, batch `--batch-size`
 (default 256: the Criteo and Avazu samples have ~6-7k training rows, so batch 4096 would give two
 steps an epoch), up to `--epochs` epochs with early stopping on validation AUC (patience 2) and the
@@ -33,6 +36,10 @@ DNN -0.0017, Wide&Deep -0.0007, DeepFM -0.0025, xDeepFM -0.0009, PNN -0.0015; Av
 +0.0061, Wide&Deep +0.0050, DeepFM +0.0018, PNN +0.0021; xDeepFM seed 0 (the peer's run took
 2,331 s, 12 epochs): -0.0028 (-0.0056 with Xavier).
 
+The table pairs ours with the better peer (higher mean AUC over the seeds) by seed, with a 95% t interval
+of the paired differences, and reads the target (ours >= better peer - 0.005) off that interval: "met"
+when the interval lies above -0.005, "missed" when below, "cannot tell" when it holds -0.005.
+
 Noise: with ~800 test rows on the Criteo and Avazu samples one AUC has a standard error near 0.03
 (../shared/docs/performance.md); MovieLens (10k test rows) is where a 0.005 gap is measurable.
 """
@@ -49,6 +56,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _fuxictr import NAME as FUXICTR, have_fuxictr, run_peer as run_fuxictr_process
 from _util import SHARED, build_peer, embed_init_arg, have_peer, mean_std, peer_inputs, print_table
 from lightfmp.data.open import open_data
 from lightfmp.metrics import auc, logloss
@@ -60,7 +68,12 @@ DATASETS = {
     "criteo": ("criteo", SHARED / "data" / "criteo_kaggle_sample" / "wide_resdnn"),
     "avazu": ("avazu", SHARED / "data" / "avazu_sample" / "wide_resdnn"),
     "movielens": ("movielens", SHARED / "data" / "movielens_100k"),
+    "criteo18k": ("criteo", SHARED / "data" / "criteo_kaggle_18k" / "criteo_pooled.tsv.gz"),
+    "movielens1m": ("movielens", SHARED / "data" / "movielens_1m"),
 }
+SIDES = ("ours", "peer", "fuxictr")  # "peer" is DeepCTR-Torch (the name earlier --out files carry)
+SIDE_NAMES = {"ours": "ours", "peer": "DeepCTR-Torch", "fuxictr": "FuxiCTR"}
+TARGET_GAP = 0.005
 ALL = ("dnn", "widedeep", "deepfm", "xdeepfm", "pnn")
 
 
@@ -94,6 +107,15 @@ def run_peer(name, data, mcfg, cfg):
             "train_seconds": secs}
 
 
+def run_fuxictr(name, data, mcfg, cfg):
+    """FuxiCTR 2.3.10 on the same prepared folder, in its own environment (`bench/_fuxictr.py`)."""
+    return run_fuxictr_process("accuracy", [
+        "--data", data.dir, "--model", name, "--embed-dim", mcfg.embed_dim,
+        "--hidden", ",".join(map(str, mcfg.hidden)), "--cin", ",".join(map(str, mcfg.cin_layers)),
+        "--batch-size", cfg.batch_size, "--epochs", cfg.epochs, "--patience", cfg.patience, "--lr", cfg.lr,
+        "--seed", cfg.seed])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default=",".join(DATASETS))
@@ -108,8 +130,9 @@ def main() -> None:
                     help="our embedding init: the std of N(0, std^2) (the library default and the peer's, 1e-4) or 'xavier'")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-peer", action="store_true")
-    ap.add_argument("--sides", default="ours,peer",
-                    help="which sides to run (e.g. 'peer' to add peer seeds to an earlier run's --out file)")
+    ap.add_argument("--sides", default="ours,peer,fuxictr",
+                    help="which sides to run: ours, peer (DeepCTR-Torch), fuxictr (e.g. 'fuxictr' to add its "
+                         "seeds to an earlier run's --out file)")
     ap.add_argument("--out", type=Path, default=None, help="append one JSON line per run")
     ap.add_argument("--from-jsonl", type=Path, nargs="+", default=None,
                     help="train nothing: print the tables from these --out files")
@@ -121,9 +144,12 @@ def main() -> None:
     models = [m for m in args.models.split(",") if m]
     sides_wanted = {s for s in args.sides.split(",") if s}
     peer = have_peer() and not args.no_peer and "peer" in sides_wanted
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; peer: "
-          f"{'DeepCTR-Torch 0.3.0' if peer else ('not run' if have_peer() else 'absent')}; batch {args.batch_size}, lr {args.lr}, "
-          f"epochs <= {args.epochs}, patience {args.patience}, seeds {seeds}", flush=True)
+    fux = have_fuxictr() and not args.no_peer and "fuxictr" in sides_wanted
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}; peers: "
+          f"{'DeepCTR-Torch 0.3.0' if peer else ('DeepCTR-Torch not run' if have_peer() else 'DeepCTR-Torch absent')}, "
+          f"{FUXICTR if fux else (FUXICTR + (' not run' if have_fuxictr() else ' absent (python bench/_fuxictr.py setup)'))}"
+          f"; batch {args.batch_size}, lr {args.lr}, epochs <= {args.epochs}, patience {args.patience}, seeds {seeds}",
+          flush=True)
     for ds in [d for d in args.datasets.split(",") if d]:
         fmt, path = DATASETS[ds]
         if not path.exists():
@@ -135,11 +161,12 @@ def main() -> None:
         n = {s: len(data.split(s)[1]) for s in ("train", "valid", "test")}
         rows = []
         for name in models:
-            res = {"ours": [], "peer": []}
+            res = {side: [] for side in SIDES}
             for seed in seeds:
                 cfg = TrainConfig(lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, patience=args.patience,
                                   seed=seed, device=args.device, eval_batch_size=65536)
-                sides = ([("ours", run_ours)] if "ours" in sides_wanted else []) + ([("peer", run_peer)] if peer else [])
+                sides = (([("ours", run_ours)] if "ours" in sides_wanted else []) + ([("peer", run_peer)] if peer else [])
+                         + ([("fuxictr", run_fuxictr)] if fux else []))
                 for side, fn in sides:
                     r = {"seed": seed, **fn(name, data, mcfg, cfg)}
                     res[side].append(r)
@@ -153,23 +180,34 @@ def main() -> None:
                     f"test {n['test']:,} rows, dim {dim})", HEADER, rows)
 
 
-HEADER = ["model", "ours AUC", "peer AUC", "ours - peer (paired)", "seeds ours >= peer", "ours logloss", "peer logloss"]
+HEADER = ["model", "ours AUC", "DeepCTR-Torch AUC", "FuxiCTR AUC", "better peer", "ours - better peer (paired)",
+          "95% over seeds", f"target (>= -{TARGET_GAP})", "ours logloss", "DeepCTR-Torch logloss", "FuxiCTR logloss"]
 
 
 def table_row(name: str, res: dict[str, list[dict]]) -> list:
-    """One model's row: both sides' mean +- std, and the per-seed differences over the seeds both ran."""
+    """One model's row: every side's mean +- std, and ours against the better peer (the higher mean AUC),
+    paired by seed over the seeds both ran, with a 95% t interval and the target read off it."""
+    from lightfmp.report.intervals import seed_interval
+
     by_seed = {side: {r["seed"]: r for r in rs} for side, rs in res.items()}
-    both = sorted(set(by_seed.get("ours", {})) & set(by_seed.get("peer", {})))
-    # Paired by seed (same split, same seed on both sides): the spread of the per-seed differences,
-    # and on how many seeds ours is at least the peer's.
-    d = np.array([by_seed["ours"][s]["auc"] - by_seed["peer"][s]["auc"] for s in both])
-    diff = "-" if not len(d) else (f"{d.mean():+.4f}" + (f" +- {d.std(ddof=1):.4f}" if len(d) > 1 else ""))
-    wins = "-" if not len(d) else f"{int((d >= 0).sum())}/{len(d)}"
+    means = {p: float(np.mean([r["auc"] for r in by_seed[p].values()])) for p in ("peer", "fuxictr")
+             if by_seed.get(p)}
+    best = max(means, key=means.get) if means else None
+    both = sorted(set(by_seed.get("ours", {})) & set(by_seed.get(best, {}))) if best else []
+    d = [by_seed["ours"][s]["auc"] - by_seed[best][s]["auc"] for s in both]
+    iv = seed_interval(d)
+    diff = "-" if not d else f"{np.mean(d):+.4f} ({sum(x >= 0 for x in d)}/{len(d)} seeds >= 0)"
+    ci = f"[{iv.low:+.4f}, {iv.high:+.4f}]" if iv.defined else "-"
+    target = ("-" if not d else "met" if iv.defined and iv.low >= -TARGET_GAP else
+              "missed" if iv.defined and iv.high < -TARGET_GAP else
+              f"cannot tell{'' if iv.defined else ' (one seed)'}")
+
     def side(k: str, key: str) -> list[float]:
         return [r[key] for r in res.get(k, [])]
 
-    return [name, mean_std(side("ours", "auc")), mean_std(side("peer", "auc")), diff, wins,
-            mean_std(side("ours", "logloss")), mean_std(side("peer", "logloss"))]
+    return [name, mean_std(side("ours", "auc")), mean_std(side("peer", "auc")), mean_std(side("fuxictr", "auc")),
+            SIDE_NAMES.get(best, "-"), diff, ci, target, mean_std(side("ours", "logloss")),
+            mean_std(side("peer", "logloss")), mean_std(side("fuxictr", "logloss"))]
 
 
 def tables_from_jsonl(paths: list[Path]) -> None:
@@ -185,7 +223,7 @@ def tables_from_jsonl(paths: list[Path]) -> None:
         rows = []
         for name in [m for m in ALL if any(k[:2] == (ds, m) for k in runs)]:
             res = {side: [r for k, r in sorted(runs.items()) if k[:2] == (ds, name) and k[3] == side]
-                   for side in ("ours", "peer")}
+                   for side in SIDES}
             rows.append(table_row(name, res))
         seeds = sorted({k[2] for k in runs if k[0] == ds})
         print_table(f"{ds}: test AUC, mean +- std over seeds {seeds} (from {len(paths)} file(s))", HEADER, rows)

@@ -1,23 +1,43 @@
-"""Reproduce the paper's experiments (Tables 2-3, Figures 2a-d, 3) on the three real samples; write results/.
+"""Reproduce the paper's experiments (Tables 2-3, Figures 2a-d, 3) on the five real samples; write results/.
 
-    python bench/reproduce.py            # the full grid, 3 seeds (796 and 827 s in two runs as one process on the 2-core Xeon, session 14)
+    python bench/reproduce.py            # the full grid, 5 seeds: an estimated 60-80 min as one process on
+                                         # an idle 2-core machine (see "Duration" below)
     python bench/reproduce.py --quick    # a tiny smoke grid (1 seed, tiny models, 1 epoch): minutes
-    # the same grid in two shards side by side (one core each), then the tables from their run folders:
-    OMP_NUM_THREADS=1 taskset -c 0 python bench/reproduce.py --keep-runs --datasets movielens \
-        --synthetic-rows 0 --results out/reproduce/shard-movielens &
-    OMP_NUM_THREADS=1 taskset -c 1 python bench/reproduce.py --keep-runs --datasets criteo,avazu \
-        --results out/reproduce/shard-criteo-avazu; wait
+    # the same grid in two shards side by side (one core each), then the tables and the synthetic timing
+    # set (alone on the machine) from their run folders:
+    OMP_NUM_THREADS=1 taskset -c 0 python bench/reproduce.py --keep-runs --datasets movielens,movielens1m,avazu \
+        --synthetic-rows 0 --results out/reproduce/shard-a &
+    OMP_NUM_THREADS=1 taskset -c 1 python bench/reproduce.py --keep-runs --datasets criteo,criteo18k \
+        --synthetic-rows 0 --results out/reproduce/shard-b; wait
     python bench/reproduce.py --keep-runs
+    # or shard by seeds (--seed-list 0,1 / 2,3,4), every shard with --keep-runs and the same --work.
+
+Duration: per seed the grid is 95 runs on the five samples (Table 2's ten methods, the equal-rows No
+Selection and Table 3's four other backbones with and without Light-FMP, each sample) and 33 figure runs
+(2b-2d on ``--figures-on``), then the 14 synthetic timing runs once, and the bootstrap (1,000 replicates
+per run and metric; about 0.3 s each on MovieLens's 10,000 test rows). The earlier grid (three samples,
+Table 3 and the figures on Criteo 8K only, 52 runs a seed) took 794-827 s for 3 seeds on an idle machine,
+about 3.7 s a run with the timing set taken out; Criteo 18K's runs cost about twice Criteo 8K's (its
+training split is 2.3x larger; 1.7x in a --quick run side by side) and ML-1M's about MovieLens 100K's
+(the same 80,000 training rows), which puts 5 seeds of this grid near 60-80 minutes. Measure before
+relying on it; shard it (above) if it runs longer.
 
 What runs (every run is `lightfmp.experiment.run`, so timings are taken the same way for all):
 - Table 2: the ten methods (No Selection, Lasso, PCA, XGBoost, OptFS, OptEm, AutoField, AdaFS, MvFS,
-  Light-FMP) with the xDeepFM backbone on Criteo, Avazu and MovieLens (the ../shared/data samples),
-  tau = 0.5, ``--seeds`` seeds.
-- Table 3: No Selection vs Light-FMP for the five backbones on Criteo.
+  Light-FMP) with the xDeepFM backbone on the Criteo 8K, Avazu 9K and MovieLens 100K samples, Criteo
+  18K (the gzip file read as it is) and the ML-1M sample (the ../shared/data samples), tau = 0.5,
+  ``--seeds`` seeds (default 5). The reports name each sample ("criteo18k", "movielens1m"), so two
+  Criteo samples are two columns.
+- Table 3: No Selection vs Light-FMP for the five backbones on every sample.
 - Figure 2b: Light-FMP with fresh initialisation ("lightfmp-scratch", as `lightfmp prune --init scratch`
-  writes) for the five backbones on Criteo, beside No Selection and Light-FMP.
-- Figure 2c: Light-FMP at tau = 0, 0.25, 0.75 (0.5 comes from Table 2) on Criteo / xDeepFM.
-- Figure 2d: Light-FMP with |D_S| = 250, 500, 1000 (2000 from Table 2) on Criteo / xDeepFM.
+  writes) for the five backbones, beside No Selection and Light-FMP, on ``--figures-on`` (default
+  Criteo 8K, Criteo 18K, ML-1M; the first one's figures in results/, the others' in results/<sample>/).
+- Figure 2c: Light-FMP at tau = 0, 0.25, 0.75 (0.5 comes from Table 2), xDeepFM, on ``--figures-on``.
+- Figure 2d: Light-FMP with |D_S| = 250, 500, 1000 (2000 from Table 2), xDeepFM, on ``--figures-on``.
+- Against the paper's claims: every comparison the paper makes (Light-FMP against each method of
+  Table 2; each backbone with against without Light-FMP) as a paired difference with two 95% intervals,
+  over seeds and over the test rows (paired bootstrap of the runs' test_scores.npy), and a verdict
+  decided by the intervals (`lightfmp.report.comparisons`); also results/comparisons.json.
 - Equal training rows: No Selection trained on train minus D_S (the rows Light-FMP continues on),
   xDeepFM, every sample and seed: on these samples D_S is up to a third of the training rows.
 - Timing table: every method once on a larger synthetic set (``--synthetic-rows``), where the
@@ -29,11 +49,14 @@ the cap: No Selection, Light-FMP and XGBoost all had their best epoch at 6 in se
 best was epoch 8 and Light-FMP's 7, at embedding dimension 64), paper sizes
 otherwise (D = 10 on every sample, the paper's 64 on MovieLens left out for the budget; MLP 400-400-200; xDeepFM's CIN 100-100-100 reduced to ``--cin``, default 32-32,
 to fit the time budget: CIN dominates xDeepFM's cost on this CPU). Run folders go to
-``out/reproduce/`` (git-ignored); results/ is deleted and rewritten each time.
+``out/reproduce/`` (git-ignored); results/ is deleted and rewritten each time: README.md, the tables,
+the figures, comparisons.json, and index.html (the same page self-contained: figures embedded, every
+run's config.json one click away; `lightfmp.report.html`).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import shutil
@@ -43,6 +66,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -51,44 +76,30 @@ from lightfmp.data.prepare import prepare  # noqa: E402
 from lightfmp.experiment import run as run_pipeline  # noqa: E402
 from lightfmp.models.config import ModelConfig  # noqa: E402
 from lightfmp.pruning.pretrain import PretrainConfig  # noqa: E402
+from lightfmp.report.comparisons import all_comparisons, comparisons_json, comparisons_markdown  # noqa: E402
 from lightfmp.report.figures import draw_all, fig2a  # noqa: E402
+from lightfmp.report.html import page, write_page  # noqa: E402
+from lightfmp.report.paper import PAPER_T2, paper_dataset  # noqa: E402
 from lightfmp.report.tables import (LABELS, format_stage_times, load_reports, stage_times,  # noqa: E402
                                     stage_times_data, table2, table2_data, table3, table3_data)
 from lightfmp.train import TrainConfig  # noqa: E402
 
 SHARED = ROOT / ".." / "shared" / "data"
-DATASETS = {  # name -> (format, input relative to ../shared/data)
+DATASETS = {  # name -> (format, input relative to ../shared/data); the name is the report's "dataset"
     "criteo": ("criteo", "criteo_kaggle_sample/wide_resdnn"),
     "avazu": ("avazu", "avazu_sample/wide_resdnn"),
     "movielens": ("movielens", "movielens_100k"),
+    "criteo18k": ("criteo", "criteo_kaggle_18k/criteo_pooled.tsv.gz"),  # gzip, read as it is
+    "movielens1m": ("movielens", "movielens_1m"),
 }
+FIGURES_ON = ("criteo", "criteo18k", "movielens1m")  # the data sets Figures 2b-2d get their extra runs on
 TABLE2 = ("none", "lasso", "pca", "xgboost", "optfs", "optem", "autofield", "adafs", "mvfs", "lightfmp")
 BACKBONES = ("xdeepfm", "deepfm", "widedeep", "pnn", "dnn")
 TWO_STAGE_DEEP = ("optfs", "optem", "autofield")
-# The paper's Table 2 (xDeepFM; AUC, logloss, TT), for the agreement notes.
-PAPER_T2 = {
-    "criteo": {"none": (0.7913, 0.4616, 1.0), "lasso": (0.7977, 0.4531, 0.6482), "pca": (0.7965, 0.4543, 0.7007),
-               "xgboost": (0.7746, 0.4721, 0.5866), "optfs": (0.8036, 0.4475, 1.0761),
-               "optem": (0.8043, 0.4468, 1.2672), "autofield": (0.7996, 0.4516, 1.1896),
-               "adafs": (0.7934, 0.4568, 0.3368), "mvfs": (0.7956, 0.4550, 1.0889),
-               "lightfmp": (0.8022, 0.4486, 0.6084)},
-    "movielens": {"none": (0.8045, 0.5357, 1.0), "lasso": (0.7163, 0.6178, 0.5994), "pca": (0.8062, 0.5334, 0.7093),
-                  "xgboost": (0.7979, 0.5426, 0.6849), "optfs": (0.7176, 0.6166, 1.3974),
-                  "optem": (0.7171, 0.6168, 1.9803), "autofield": (0.8051, 0.5352, 0.7615),
-                  "adafs": (0.7185, 0.6166, 0.3189), "mvfs": (0.7171, 0.6170, 0.3329),
-                  "lightfmp": (0.8071, 0.5324, 0.7080)},
-    "avazu": {"none": (0.7782, 0.3807, 1.0), "lasso": (0.7600, 0.3907, 0.6480), "pca": (0.7587, 0.3911, 0.4742),
-              "xgboost": (0.7650, 0.3878, 0.7420), "optfs": (0.7808, 0.3795, 0.6466),
-              "optem": (0.7807, 0.3800, 1.5600), "autofield": (0.7824, 0.3788, 0.4291),
-              "adafs": (0.7758, 0.3829, 0.3213), "mvfs": (0.7819, 0.3787, 0.3365),
-              "lightfmp": (0.7845, 0.3777, 0.6037)},
-}
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny smoke grid: 1 seed, tiny models, 1 epoch")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=10,
                    help="epoch cap (patience 2 stops most runs before it; 6 capped the MovieLens runs)")
     p.add_argument("--search-epochs", type=int, default=2)
@@ -98,6 +109,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", default=str(ROOT / "out" / "reproduce"), help="run folders and prepared data")
     p.add_argument("--results", default=str(ROOT / "results"))
     p.add_argument("--keep-runs", action="store_true", help="reuse run folders that already hold report.json")
+    p.add_argument("--figures-on", default=",".join(FIGURES_ON),
+                   help="data sets that get Figures 2b-2d's extra runs (fresh init, tau sweep, |D_S| sweep)")
+    p.add_argument("--seed-list", default=None,
+                   help="comma-separated seeds to run instead of 0..--seeds-1 (a shard of the seeds)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates of the test rows (0: none)")
     p.add_argument("--datasets", default=",".join(DATASETS),
                    help="comma-separated subset of the real samples to run (shards of the grid can run side by "
                         "side, each pinned to a core, with --keep-runs; a last --keep-runs pass over all writes "
@@ -139,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         folder = work / "data" / name
         if not (folder / "schema.json").exists():
             prepare(fmt, src, folder, progress=False)
-        data[name] = PreparedData.load(folder)
+        d = PreparedData.load(folder)
+        # the run reports name the data set by the schema's: two Criteo samples must not share a column
+        data[name] = PreparedData(d.dir, dataclasses.replace(d.schema, dataset=name))
     if not data:
         print("no data set found under ../shared/data", file=sys.stderr)
         return 1
@@ -149,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         out = work / "runs" / group / f"{ds}-{model}-{method}-tau{tau:g}-ds{pretrain}-s{seed}"
         if a.keep_runs and (out / "report.json").exists():
             return json.loads((out / "report.json").read_text())
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tcfg = TrainConfig(lr=1e-3, batch_size=batch_for(d or data[ds], a.batch_size), epochs=a.epochs,
                            patience=2, seed=seed)
         r = run_pipeline(method, d or data[ds], model_name=model, model_cfg=mcfg, train_cfg=tcfg, prune_ratio=tau,
@@ -157,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                          train_rows=train_rows).report()
         print(f"[{time.perf_counter() - t_start:7.0f}s] {group:6s} {ds:9s} {model:8s} {method:16s} tau={tau:g} "
               f"|D_S|={pretrain} seed={seed}: AUC {r['auc']:.4f} logloss {r['logloss']:.4f} "
-              f"TT {r['total_seconds']:.1f}s ({time.perf_counter() - t0:.1f}s)", flush=True)
+              f"TT {r['total_seconds']:.1f}s ({time.perf_counter() - t0:.1f}s wall, {time.process_time() - c0:.1f}s CPU)",
+              flush=True)
         return r
 
     # Warm-up (not reported): the first fit in a process pays torch's one-off start-up costs, which
@@ -165,22 +184,23 @@ def main(argv: list[str] | None = None) -> int:
     first = next(iter(data.values()))
     run_pipeline("none", first, model_name="xdeepfm", model_cfg=mcfg,
                train_cfg=TrainConfig(batch_size=batch_for(first, a.batch_size), epochs=1))
-    seeds = range(a.seeds)
+    seeds = [int(x) for x in a.seed_list.split(",")] if a.seed_list else list(range(a.seeds))
+    figures_on = [d for d in a.figures_on.split(",") if d in data]
     for seed in seeds:  # seeds outermost, so a cut-short run still covers every cell once
         for ds in data:
             for method in TABLE2:
                 run("table2", method, ds, "xdeepfm", seed)
             run("equal", "none", ds, "xdeepfm", seed, train_rows="continued")
-        if "criteo" in data:
-            for model in BACKBONES[1:]:
+            for model in BACKBONES[1:]:  # Table 3 (xDeepFM's pair is Table 2's)
                 for method in ("none", "lightfmp"):
-                    run("table3", method, "criteo", model, seed)
+                    run("table3", method, ds, model, seed)
+        for ds in figures_on:
             for model in BACKBONES:
-                run("fig2b", "lightfmp-scratch", "criteo", model, seed)
+                run("fig2b", "lightfmp-scratch", ds, model, seed)
             for tau in (0.0, 0.25, 0.75):
-                run("fig2c", "lightfmp", "criteo", "xdeepfm", seed, tau=tau)
+                run("fig2c", "lightfmp", ds, "xdeepfm", seed, tau=tau)
             for size in ((250, 1000) if a.quick else (250, 500, 1000)):
-                run("fig2d", "lightfmp", "criteo", "xdeepfm", seed, pretrain=size)
+                run("fig2d", "lightfmp", ds, "xdeepfm", seed, pretrain=size)
 
     timing = None
     if a.synthetic_rows > 0:
@@ -193,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         timing += [run("timing", m, "synthetic", model, 0, d=syn) for model in BACKBONES[1:]
                    for m in ("none", "lightfmp")]
 
-    write_results(work / "runs", results, timing, a, time.perf_counter() - t_start)
+    write_results(work / "runs", results, timing, a, time.perf_counter() - t_start, data)
     print(f"results written to {results} in {time.perf_counter() - t_start:.0f}s")
     return 0
 
@@ -208,8 +228,9 @@ def batch_for(d: PreparedData, smallest: int) -> int:
     return int(min(4096, max(smallest, 2 ** round(math.log2(max(n / 50, 1))))))
 
 
-def _agreement(t2: dict[str, Any]) -> list[str]:
-    """The issue's targets, checked on our numbers, with the paper's beside them."""
+def _ranks(t2: dict[str, Any]) -> list[str]:
+    """Light-FMP's AUC rank among Table 2's methods per data set, beside the paper's rank: a description
+    only (a rank has no interval); the verdicts are the comparisons' below."""
     lines = []
     for ds in t2["datasets"]:
         rows = t2["rows"]
@@ -217,22 +238,12 @@ def _agreement(t2: dict[str, Any]) -> list[str]:
         if "lightfmp" not in aucs:
             continue
         ranked = sorted(aucs, key=lambda m: -aucs[m])
-        rank = ranked.index("lightfmp") + 1
-        paper = PAPER_T2.get(ds, {})
+        paper = PAPER_T2.get(paper_dataset(ds) or "", {})
         p_rank = (sorted(paper, key=lambda m: -paper[m][0]).index("lightfmp") + 1) if paper else None
-        verdict = "agrees with" if rank <= 3 else "DISAGREES with"
-        lines.append(f"- **{ds}, AUC**: Light-FMP {aucs['lightfmp']:.4f} ranks {rank} of {len(aucs)} "
-                     f"(best: {LABELS.get(ranked[0], ranked[0])} {aucs[ranked[0]]:.4f}); this {verdict} the "
-                     f"paper's claim of a top-3 AUC" + (f" (paper: rank {p_rank}, {paper['lightfmp'][0]:.4f})."
-                                                       if p_rank else "."))
-        tt = {m: rows[m][ds]["tt"][0] for m in rows}
-        lf = tt.get("lightfmp", math.nan)
-        for m in TWO_STAGE_DEEP:
-            if m in tt and not math.isnan(tt[m]) and not math.isnan(lf):
-                ok = lf < tt[m]
-                ref = f" (paper: {paper['lightfmp'][2]:.4f} vs {paper[m][2]:.4f})" if paper else ""
-                lines.append(f"  - TT: Light-FMP {lf:.3f} vs {LABELS[m].split(' (')[0]} {tt[m]:.3f}: "
-                             f"{'agrees' if ok else 'DISAGREES'}{ref}.")
+        lines.append(f"- {ds}: Light-FMP's mean AUC {aucs['lightfmp']:.4f} ranks {ranked.index('lightfmp') + 1} of "
+                     f"{len(aucs)} (highest: {LABELS.get(ranked[0], ranked[0])} {aucs[ranked[0]]:.4f})"
+                     + (f"; the paper's {paper_dataset(ds)}: rank {p_rank}, {paper['lightfmp'][0]:.4f}." if p_rank
+                        else "."))
     return lines
 
 
@@ -288,7 +299,7 @@ def _stage_split(runs: Path, search_epochs: int) -> list[str]:
     rows = stages["rows"]
 
     def span(method: str, key: str, digits: int) -> str:
-        v = [c[key][0] for d, c in rows.get(method, {}).items() if d != "movielens" and math.isfinite(c[key][0])]
+        v = [c[key][0] for d, c in rows.get(method, {}).items() if not d.startswith("movielens") and math.isfinite(c[key][0])]
         return f"{min(v):.{digits}f}-{max(v):.{digits}f}" if v else "-"
 
     lowest = [d for d in sorted({d for c in rows.values() for d in c})
@@ -327,32 +338,60 @@ def _init_text(std: float | None) -> str:
     return "Xavier-uniform" if std is None else f"N(0, {std:g}^2)"
 
 
+DATA_NAMES = {"criteo": "Criteo 8K sample", "avazu": "Avazu 9K sample", "movielens": "MovieLens 100K",
+              "criteo18k": "Criteo 18K (pooled real rows)", "movielens1m": "MovieLens-1M (100K-rating sample)"}
+
+
+def _data_text(data: dict[str, PreparedData]) -> str:
+    """Each data set's test split (rows, clicks) and the Hanley-McNeil standard error of one AUC there."""
+    parts = []
+    for name, d in data.items():
+        y = np.asarray(d.split("test")[1])
+        pos, n = int(y.sum()), int(y.size)
+        se = _hanley_mcneil(0.75, pos, n - pos)
+        parts.append(f"{DATA_NAMES.get(name, name)} (`{name}`): {n:,} test rows, {pos:,} positive, SE of one AUC "
+                     f"near {se:.3f}")
+    return "; ".join(parts)
+
+
+def _hanley_mcneil(a: float, pos: int, neg: int) -> float:
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    return math.sqrt((a * (1 - a) + (pos - 1) * (q1 - a * a) + (neg - 1) * (q2 - a * a)) / max(pos * neg, 1))
+
+
 def write_results(runs: Path, results: Path, timing: list[dict[str, Any]] | None, a: argparse.Namespace,
-                  seconds: float) -> None:
+                  seconds: float, data: dict[str, PreparedData] | None = None) -> None:
     t2_reports = load_reports([runs / "table2"])
     t2 = table2_data(t2_reports, "xdeepfm")
     (results / "table2.md").write_text(table2(t2_reports, "xdeepfm") + "\n")
     t3_groups = [runs / g for g in ("table2", "table3") if (runs / g).exists()]
-    t3_reports = [r for r in load_reports(t3_groups) if r["dataset"] == "criteo"] if t3_groups else []
-    (results / "table3.md").write_text((table3(t3_reports, "criteo") if t3_reports else "no Criteo runs") + "\n")
+    t3_all = load_reports(t3_groups) if t3_groups else []
+    t3_sets = [d for d in DATASETS if any(r["dataset"] == d for r in t3_all)]
+    (results / "table3.md").write_text(("\n\n".join(table3(t3_all, d) for d in t3_sets) if t3_sets
+                                        else "no Table 3 runs") + "\n")
     fig_reports = load_reports([runs / g for g in ("table2", "table3", "fig2b", "fig2c", "fig2d")
                                 if (runs / g).exists()])
-    figures = draw_all([r for r in fig_reports if r["dataset"] == "criteo"] or fig_reports, results,
-                       "criteo" if any(r["dataset"] == "criteo" for r in fig_reports) else None, "xdeepfm")
+    fig_sets = [d for d in a.figures_on.split(",") if any(r["dataset"] == d for r in fig_reports)]
+    figures: dict[str, str] = {}
+    for k, d in enumerate(fig_sets or [None]):  # the first in results/, the others in results/<data set>/
+        rs = [r for r in fig_reports if d is None or r["dataset"] == d]
+        made = draw_all(rs, results if k == 0 else results / d, d, "xdeepfm")
+        figures.update({(f"{key} ({d})" if d else key): v for key, v in made.items()})
+    comps = all_comparisons(load_reports(t3_groups) if t3_groups else [], "xdeepfm", 0.5, n_boot=a.bootstrap)
+    (results / "comparisons.json").write_text(comparisons_json(comps) + "\n")
     lines = ["# Reproduction of Light-FMP's experiments on the real samples", "",
              f"Generated by `python bench/reproduce.py{' --quick' if a.quick else ''}"
              f"{' --keep-runs' if a.keep_runs else ''}` in {seconds:.0f} s"
              f"{' (tables from run folders written by an earlier run of the grid, timed there)' if a.keep_runs else ''} "
-             f"({a.seeds} seed(s), up to {a.epochs} epochs, batch {a.batch_size}, search epochs "
+             f"({_seed_text(t2_reports)}, up to {a.epochs} epochs, batch {a.batch_size}, search epochs "
              f"{a.search_epochs}, xDeepFM CIN {a.cin}, embedding init "
-             f"{_init_text(ModelConfig().embed_init_std)}, the library default). Data: ../shared/data samples (Criteo 8K, Avazu 9K, "
-             "MovieLens 100K). Criteo's and Avazu's test splits hold 800 and 900 rows (173 and 156 clicks), so one "
-             "AUC there has a Hanley-McNeil standard error near 0.023-0.025; the split is fixed (seed 2021) and "
-             "the seeds vary only training, so the ± below does not include it. Differences there are mostly "
-             "noise: decide with MovieLens and with several seeds.", "",
+             f"{_init_text(ModelConfig().embed_init_std)}, the library default). Data (../shared/data): "
+             f"{_data_text(data or {})}. The split is fixed (seed 2021) and the seeds vary only training, so a ± "
+             "over seeds does not include the test split's noise; the verdicts below take both into account.", "",
              "## Table 2", "", (results / "table2.md").read_text(), "## Table 3", "",
-             (results / "table3.md").read_text(), "## Against the paper's claims", "", *_agreement(t2), "",
-             *_equal_rows(runs), *_stage_split(runs, a.search_epochs)]
+             (results / "table3.md").read_text(), "## Against the paper's claims", "",
+             comparisons_markdown(comps, a.bootstrap), "", "Light-FMP's AUC rank (a description, no verdict):", "",
+             *_ranks(t2), "", *_equal_rows(runs), *_stage_split(runs, a.search_epochs)]
     if timing:
         every = load_reports([runs / "timing"])  # with their folders, for the stage-1 sample counts
         timing = [r for r in every if r["model"] == "xdeepfm"]
@@ -384,8 +423,17 @@ def write_results(runs: Path, results: Path, timing: list[dict[str, Any]] | None
                       f"PT is a fixed {min(pts):.1f}-{max(pts):.1f} s, a large share of the cheap backbones' runs, "
                       "and a compact DNN epoch cannot cost much less than 0.8 of a full one (only the embeddings and "
                       "the first Linear shrink).", "", table3(every, "synthetic"), ""]
-    lines += ["## Figures", ""] + [f"- {k}: ![{k}]({Path(v).name})" for k, v in sorted(figures.items())]
-    (results / "README.md").write_text("\n".join(lines) + "\n")
+    lines += ["## Figures", ""] + [f"- {k}: ![{k}]({Path(v).relative_to(results).as_posix()})"
+                                   for k, v in sorted(figures.items())]
+    text = "\n".join(lines) + "\n"
+    (results / "README.md").write_text(text)
+    every_run = load_reports([runs])
+    write_page(results / "index.html", page("Reproduction of Light-FMP", text, results, every_run, runs))
+
+
+def _seed_text(reports: list[dict[str, Any]]) -> str:
+    seeds = sorted({r["seed"] for r in reports})
+    return f"{len(seeds)} seed(s): " + ", ".join(map(str, seeds))
 
 
 if __name__ == "__main__":

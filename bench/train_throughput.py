@@ -1,4 +1,4 @@
-"""Training and inference throughput of the five backbones, ours vs DeepCTR-Torch 0.3.0, same run, same rows.
+"""Training and inference throughput of the five backbones, ours vs DeepCTR-Torch 0.3.0 and FuxiCTR 2.3.10, same run, same rows.
 
 Usage (full, as in issue 4; the lead runs it on an idle machine):
     python bench/train_throughput.py                      # 300,000 rows, all backbones, batch 4096
@@ -11,6 +11,11 @@ from a planted logistic model. Every number is samples/s at batch 4096 (the `--b
   embedding L2 1e-5) after a 2-batch warm-up; ours infer: `predict_logits` at the same batch.
 - peer train: DeepCTR-Torch `fit(epochs=1)` on the same rows (its DataLoader path included, as its
   users run it); peer infer: its `predict(batch_size=4096)`. Built by `_util.build_peer`.
+- FuxiCTR train: one epoch of its `BaseModel.train_epoch` (what its `fit` runs per epoch, without the
+  validation pass) over its `NpzDataLoader` holding the same rows (its default of one loader worker
+  process), Adam, embedding L2 1e-5, gradient clipping at norm 10; FuxiCTR infer: its `predict` over
+  the same loader. In its own environment and process (`bench/_fuxictr.py`; setup there), the same
+  thread count. The ratio column is ours / the faster peer.
 - xDeepFM is compute-bound (~58 MFLOP/sample, the peer trains ~540 samples/s here), so both sides
   train it on the first `--xdeepfm-steps` batches only (same rows for both).
 - Machine limit: fp32 matmul GFLOP/s (4096^3) -> the DNN's FLOP limit = GFLOP/s / 2.38 MFLOP per
@@ -36,6 +41,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import torch
 
+from _fuxictr import NAME as FUXICTR, have_fuxictr, run_peer as run_fuxictr_process
 from _util import (build_peer, criteo_vocab_sizes, have_peer, matmul_gflops, median_time, mlp_flops_per_sample,
                    peer_inputs, planted_labels, print_table, zipf_ids)
 from lightfmp.models import ModelConfig, build_model
@@ -86,6 +92,23 @@ def peer_train_fresh(name: str, X: np.ndarray, y: np.ndarray, sizes: list[int], 
         return pool.submit(peer_train, name, X, y, sizes, mcfg, cfg, repeat).result()
 
 
+def fuxictr_train(name: str, X: np.ndarray, y: np.ndarray, sizes: list[int], mcfg: ModelConfig, cfg: TrainConfig,
+                  repeat: int = 1, threads: int | None = None) -> tuple[float, float]:
+    """FuxiCTR's training and inference samples/s on these rows, in its own environment."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "rows.npz"
+        np.savez(f, X=X, y=y)
+        r = run_fuxictr_process("throughput", [
+            "--npz", f, "--vocab", ",".join(map(str, sizes)), "--model", name, "--embed-dim", mcfg.embed_dim,
+            "--hidden", ",".join(map(str, mcfg.hidden)), "--cin", ",".join(map(str, mcfg.cin_layers)),
+            "--batch-size", cfg.batch_size, "--lr", cfg.lr, "--repeat", repeat,
+            "--threads", threads or torch.get_num_threads()], threads=threads or torch.get_num_threads())
+    return r["train"], r["infer"]
+
+
 def embedding_update(X, y, sizes, mcfg, cfg, steps: int) -> list[list]:
     """Our DNN with three table updates: RowAdam (ours), torch SparseAdam, dense fused Adam."""
     rows = []
@@ -123,7 +146,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--xdeepfm-steps", type=int, default=10, help="training batches for xDeepFM (both sides)")
     ap.add_argument("--update-steps", type=int, default=30, help="batches for the embedding-update comparison")
-    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--no-peer", action="store_true", help="run neither peer")
+    ap.add_argument("--peers", default="deepctr,fuxictr", help="which peers to run: deepctr, fuxictr")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--default-allocator", action="store_true",
                     help="do not apply reuse_freed_memory on our side (glibc's defaults, as the peer)")
@@ -134,7 +158,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     models = [m for m in args.models.split(",") if m]
-    peer = have_peer() and not args.no_peer
+    wanted = {p for p in args.peers.split(",") if p}
+    peer = have_peer() and not args.no_peer and "deepctr" in wanted
+    fux = have_fuxictr() and not args.no_peer and "fuxictr" in wanted
     tuned = reuse_freed_memory_for(TrainConfig(device=args.device, reuse_freed_memory=not args.default_allocator))
     sizes = criteo_vocab_sizes()
     t = time.perf_counter()
@@ -144,7 +170,8 @@ def main() -> None:
           f"{y.mean():.3f} positive ({time.perf_counter() - t:.1f} s); device {args.device}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; allocator: "
           f"{'freed memory reused (ours)' if tuned else 'C library defaults'}; peer: "
-          f"{'DeepCTR-Torch 0.3.0, in a fresh process' if peer else 'not installed (pip install --no-deps deepctr-torch==0.3.0)'}")
+          f"{'DeepCTR-Torch 0.3.0, in a fresh process' if peer else 'DeepCTR-Torch not run (pip install --no-deps deepctr-torch==0.3.0)'}"
+          f", {FUXICTR + ', its own environment' if fux else FUXICTR + ' not run (python bench/_fuxictr.py setup)'}")
 
     mcfg = ModelConfig()
     cfg = TrainConfig(batch_size=args.batch_size, device=args.device)
@@ -172,9 +199,13 @@ def main() -> None:
     for name in models:
         n = min(args.rows, args.xdeepfm_steps * args.batch_size) if name == "xdeepfm" else args.rows
         ours_tr, ours_inf, _ = ours_train(name, X[:n], y[:n], sizes, mcfg, cfg, args.repeat)
-        peer_tr = peer_inf = float("nan")
+        peer_tr = peer_inf = fux_tr = fux_inf = float("nan")
         if peer:
             peer_tr, peer_inf = peer_train_fresh(name, X[:n], y[:n], sizes, mcfg, cfg, args.repeat, args.threads)
+        if fux:
+            fux_tr, fux_inf = fuxictr_train(name, X[:n], y[:n], sizes, mcfg, cfg, args.repeat, args.threads)
+        best_tr = max((v for v in (peer_tr, fux_tr) if np.isfinite(v)), default=float("nan"))
+        best_inf = max((v for v in (peer_inf, fux_inf) if np.isfinite(v)), default=float("nan"))
         pct = "-"
         if name == "dnn":
             # The VM's speed drifts (matmul 58 -> 142 GFLOP/s within one run, session 9): the bare MLP
@@ -183,12 +214,13 @@ def main() -> None:
             print(f"  bare MLP fwd+bwd: {bare:,.0f}/s at the start, {bare_after:,.0f}/s right after our DNN",
                   flush=True)
             pct = f"{100 * ours_tr / limit:.0f}% ({100 * ours_tr / max(bare, bare_after):.0f}% of bare MLP)"
-        rows.append([name, n, ours_tr, peer_tr, f"{ours_tr / peer_tr:.2f}x" if peer else "-", pct,
-                     ours_inf, peer_inf, f"{ours_inf / peer_inf:.2f}x" if peer else "-"])
-        print(f"  {name}: train {ours_tr:,.0f}/s (peer {peer_tr:,.0f}/s)", flush=True)
-    print_table(f"throughput, samples/s, batch {args.batch_size} (ratio = ours / peer)",
-                ["model", "rows", "ours train", "peer train", "ratio", "% of DNN limit",
-                 "ours infer", "peer infer", "ratio"], rows)
+        any_peer = peer or fux
+        rows.append([name, n, ours_tr, peer_tr, fux_tr, f"{ours_tr / best_tr:.2f}x" if any_peer else "-", pct,
+                     ours_inf, peer_inf, fux_inf, f"{ours_inf / best_inf:.2f}x" if any_peer else "-"])
+        print(f"  {name}: train {ours_tr:,.0f}/s (DeepCTR-Torch {peer_tr:,.0f}/s, FuxiCTR {fux_tr:,.0f}/s)", flush=True)
+    print_table(f"throughput, samples/s, batch {args.batch_size} (ratio = ours / the faster peer)",
+                ["model", "rows", "ours train", "DeepCTR train", "FuxiCTR train", "ratio", "% of DNN limit",
+                 "ours infer", "DeepCTR infer", "FuxiCTR infer", "ratio"], rows)
 
     upd = embedding_update(X, y, sizes, mcfg, cfg, args.update_steps)
     print_table(f"embedding update, DNN, {min(args.rows, args.update_steps * args.batch_size):,} rows",

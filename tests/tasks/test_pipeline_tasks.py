@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from lightfmp.experiment import run
@@ -30,8 +31,15 @@ def _tiny_sequences(users: int = 120, items: int = 30, length: int = 8, seed: in
                         split(length + 1, True))
 
 
-def test_next_item_run_reports_the_task_metrics(tmp_path: Path) -> None:
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_next_item_run_reports_the_task_metrics(tmp_path: Path) -> None:
     data = _tiny_sequences()
     res = run("none", data, model_name="transformer", train_cfg=TrainConfig(epochs=2, batch_size=32, seed=0),
               out=tmp_path / "run")
@@ -43,7 +51,6 @@ def test_next_item_run_reports_the_task_metrics(tmp_path: Path) -> None:
 
 
 def test_prunerec_through_the_pipeline_cuts_over_90_percent() -> None:
-    torch.set_num_threads(1)
     rep = run("prunerec", _tiny_sequences(), model_name="transformer",
               train_cfg=TrainConfig(epochs=2, batch_size=32, seed=0)).report()
     assert [s["stage"] for s in rep["stages"]] == ["width", "mlp", "depth"]
