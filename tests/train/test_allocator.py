@@ -21,7 +21,7 @@ glibc = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0
 
 _PROBE = """
 import resource, sys, torch
-from lightfmp.train import allocator
+from lightfmp.train import allocator, fit  # as in training: fit's imports come before its first step
 if sys.argv[1] == "on":
     assert allocator.reuse_freed_memory() is True and allocator.applied()
     assert allocator.reuse_freed_memory() is True  # idempotent
