@@ -72,6 +72,9 @@ def load_reports(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
             raise InputError("is not a run folder: no report.json in or below it", path=p)
         for f in files:
             r = _read_json(f)
+            if r.get("task", "ctr") != "ctr":  # the paper's tables compare CTR runs
+                raise InputError(f"a {r['task']} run ({', '.join(k for k in r if '@' in k)}): the tables compare "
+                                 "CTR runs (train, prune, select); read its report.json", path=f)
             for k in ("method", "model", "dataset", "seed", "auc", "logloss", "total_seconds"):
                 if k not in r:
                     raise InputError(f"report lacks the key {k!r}", path=f)

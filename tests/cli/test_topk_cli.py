@@ -35,3 +35,11 @@ def test_a_missing_folder_is_one_line(tmp_path: Path, capsys) -> None:
                         str(tmp_path / "r"), "--quiet"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "gowalla" in err[0]
+
+
+def test_report_over_a_topk_run_says_what_it_compares(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "report.json").write_text(json.dumps({"task": "topk", "recall@20": 0.1, "ndcg@20": 0.1}))
+    assert exit_status(["report", str(run)]) == 2
+    assert "the tables compare CTR runs" in capsys.readouterr().err
