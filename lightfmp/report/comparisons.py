@@ -26,10 +26,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from lightfmp.report.grouping import best_match, method_of, split_rows
+from lightfmp.report.grouping import method_of, split_rows
 from lightfmp.report.intervals import CANNOT_TELL, Interval, TestSetBootstrap, seed_interval, verdict
 from lightfmp.report.paper import paper_t2, paper_t3
-from lightfmp.report.tables import BACKBONES, LABELS, MODEL_LABELS, ORDER, _at_tau, _base_of, _nones, _whole_split
+from lightfmp.report.tables import (LABELS, MODEL_LABELS, ORDER, _at_tau, _base_of, _nones, _whole_split,
+                                    backbone_pairs, backbone_split)
 
 HIGHER_BETTER = {"auc": True, "logloss": False, "tt": False}
 METRIC_LABELS = {"auc": "AUC", "logloss": "Logloss", "tt": "TT"}
@@ -211,32 +212,22 @@ def table3_comparisons(reports: list[dict[str, Any]], tau: float = 0.5,
     scores = scores or _Scores(1000, 0)
     out: list[Comparison] = []
     for d in sorted({r["dataset"] for r in reports}):
-        runs = [r for r in _whole_split(reports) if r["dataset"] == d
-                and (method_of(r) == "none" or (method_of(r) == "lightfmp" and _at_tau(r, tau)))]
-        split = split_rows(runs, lambda r: r["model"], ("none", "lightfmp"))
-        models = [m for m in BACKBONES if any(r["model"] == m for r in runs)]
-        models += sorted({r["model"] for r in runs} - set(models))
-        for m in models:
-            nk = [k for k, cells in split.rows.items() if split.method[k] == "none" and m in cells]
-            lk = [k for k, cells in split.rows.items() if split.method[k] == "lightfmp" and m in cells]
-            for k in lk:
-                i = best_match(split.rows[k][m][0], [split.rows[n][m] for n in nk])
-                if i is None:
-                    continue
-                lf, base = _by_seed(split.rows[k][m]), _by_seed(split.rows[nk[i]][m])
-                seeds = sorted(set(lf) & set(base), key=str)
-                name = MODEL_LABELS.get(m, m)
-                for metric in ("auc", "logloss", "tt"):
-                    pairs = [(lf[s], base[s], _metric(lf[s], metric), _metric(base[s], metric)) for s in seeds]
-                    p = paper_t3(d, m, metric)
-                    paper = (p[1], p[0]) if p else None
-                    claimed = _sign(p[1] - p[0]) if p else (1 if HIGHER_BETTER[metric] else -1)
-                    c = _compare("table3", d, m, f"{name} + Light-FMP", name, metric, pairs, claimed, paper, scores)
-                    if c is not None:
-                        if not p:
-                            c.note = "; ".join(x for x in ("direction: the paper's Table 3 text (better on every "
-                                                           "backbone); its table has Criteo only", c.note) if x)
-                        out.append(c)
+        split = backbone_split(reports, d, tau)
+        for m, k, n, _ in backbone_pairs(split):
+            lf, base = _by_seed(split.rows[k][m]), _by_seed(split.rows[n][m])
+            seeds = sorted(set(lf) & set(base), key=str)
+            name = MODEL_LABELS.get(m, m)
+            for metric in ("auc", "logloss", "tt"):
+                pairs = [(lf[s], base[s], _metric(lf[s], metric), _metric(base[s], metric)) for s in seeds]
+                p = paper_t3(d, m, metric)
+                paper = (p[1], p[0]) if p else None
+                claimed = _sign(p[1] - p[0]) if p else (1 if HIGHER_BETTER[metric] else -1)
+                c = _compare("table3", d, m, f"{name} + Light-FMP", name, metric, pairs, claimed, paper, scores)
+                if c is not None:
+                    if not p:
+                        c.note = "; ".join(x for x in ("direction: the paper's Table 3 text (better on every "
+                                                       "backbone); its table has Criteo only", c.note) if x)
+                    out.append(c)
     return out
 
 

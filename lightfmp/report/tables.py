@@ -20,7 +20,7 @@ import json
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterator, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -201,31 +201,42 @@ def table3_data(reports: list[dict[str, Any]], dataset: str | None = None, tau: 
     if dataset is None:
         counts = Counter(r["dataset"] for r in reports if method_of(r) == "lightfmp")
         dataset = counts.most_common(1)[0][0] if counts else None
+    split = backbone_split(reports, dataset, tau)
+    rows: dict[str, dict[str, Any]] = {}
+    for m, k, n, single in backbone_pairs(split):
+        pair: dict[str, Any] = {"model": m, "none_variant": split.variant[n],
+                                "lightfmp_variant": split.variant[k]}
+        for name, rs in (("none", split.rows[n][m]), ("lightfmp", split.rows[k][m])):
+            pair[name] = {"auc": _stats([r["auc"] for r in rs]), "logloss": _stats([r["logloss"] for r in rs]),
+                          "seconds": _stats([r["total_seconds"] for r in rs]), "n": len(rs)}
+        pair["improvement"] = {
+            "auc": _improve(pair["none"]["auc"][0], pair["lightfmp"]["auc"][0], True),
+            "logloss": _improve(pair["none"]["logloss"][0], pair["lightfmp"]["logloss"][0], False),
+            "tt": _improve(pair["none"]["seconds"][0], pair["lightfmp"]["seconds"][0], False)}
+        rows[m if single else f"{m} ({variant_label(split.variant[k])})"] = pair
+    return {"dataset": dataset, "tau": tau, "rows": rows, "groups": split.groups(),
+            "varying": {m: v for m, v in split.varying.items() if v}, "note": split.note(LABELS)}
+
+
+def backbone_split(reports: list[dict[str, Any]], dataset: str | None, tau: float) -> Any:
+    """Table 3's runs of ``dataset`` (No Selection, and Light-FMP at ``tau``), split by backbone and settings."""
     runs = [r for r in _whole_split(reports) if r["dataset"] == dataset
             and (method_of(r) == "none" or (method_of(r) == "lightfmp" and _at_tau(r, tau)))]
-    split = split_rows(runs, lambda r: r["model"], ("none", "lightfmp"))
-    rows: dict[str, dict[str, Any]] = {}
-    models = [m for m in BACKBONES if any(r["model"] == m for r in runs)]
-    models += sorted({r["model"] for r in runs} - set(models))
+    return split_rows(runs, lambda r: r["model"], ("none", "lightfmp"))
+
+
+def backbone_pairs(split: Any) -> Iterator[tuple[str, Any, Any, bool]]:
+    """(backbone, Light-FMP row key, the No Selection row key trained the same way, whether each is the only
+    one) for every backbone of ``split``, backbones in the paper's order."""
+    present = {m for cells in split.rows.values() for m in cells}
+    models = [m for m in BACKBONES if m in present] + sorted(present - set(BACKBONES))
     for m in models:
         nk = [k for k, cells in split.rows.items() if split.method[k] == "none" and m in cells]
         lk = [k for k, cells in split.rows.items() if split.method[k] == "lightfmp" and m in cells]
         for k in lk:
             i = best_match(split.rows[k][m][0], [split.rows[n][m] for n in nk])
-            if i is None:
-                continue
-            pair: dict[str, Any] = {"model": m, "none_variant": split.variant[nk[i]],
-                                    "lightfmp_variant": split.variant[k]}
-            for name, rs in (("none", split.rows[nk[i]][m]), ("lightfmp", split.rows[k][m])):
-                pair[name] = {"auc": _stats([r["auc"] for r in rs]), "logloss": _stats([r["logloss"] for r in rs]),
-                              "seconds": _stats([r["total_seconds"] for r in rs]), "n": len(rs)}
-            pair["improvement"] = {
-                "auc": _improve(pair["none"]["auc"][0], pair["lightfmp"]["auc"][0], True),
-                "logloss": _improve(pair["none"]["logloss"][0], pair["lightfmp"]["logloss"][0], False),
-                "tt": _improve(pair["none"]["seconds"][0], pair["lightfmp"]["seconds"][0], False)}
-            rows[m if len(lk) == 1 and len(nk) == 1 else f"{m} ({variant_label(split.variant[k])})"] = pair
-    return {"dataset": dataset, "tau": tau, "rows": rows, "groups": split.groups(),
-            "varying": {m: v for m, v in split.varying.items() if v}, "note": split.note(LABELS)}
+            if i is not None:
+                yield m, k, nk[i], len(lk) == 1 and len(nk) == 1
 
 
 def table3(reports: list[dict[str, Any]], dataset: str | None = None, tau: float = 0.5) -> str:
