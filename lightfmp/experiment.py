@@ -258,20 +258,15 @@ def _topk(method: str, data: Any, model_name: str, train_cfg: TrainConfig, spars
                                **({"batch_size": train_cfg.batch_size} if train_cfg.batch_size else {}))
     params, st = count_params(model), None
     if sparse is not None:
-        from lightfmp.sparse import SparseTraining, UpdateSchedule, get_variant
+        from lightfmp.sparse import get_variant
 
         if get_variant(sparse.method).dense_first:  # post-training magnitude pruning: train dense first
             fit_topk(model, data, fit_cfg, progress=progress, log_epochs=log_epochs)
-        st = SparseTraining(model, sparse.density, variant=sparse.method, schedule=UpdateSchedule(sparse.interval),
-                            mask_moments=sparse.mask_moments, allocation=sparse.allocation, seed=train_cfg.seed)
+        st = sparse.build(model, train_cfg.seed)
     hook = (lambda m, opt, step, total: st.after_step(step, total, opt)) if st is not None else None
     fr = fit_topk(model, data, fit_cfg, after_step=hook, progress=progress, log_epochs=log_epochs)
     extra: dict[str, Any] = {}
-    params_after = params
-    if st is not None:
-        st.sync_to_weights()
-        extra["sparse"] = st.stats()
-        params_after = params - sum(int((p.detach() == 0).sum()) for p in st.params.values())
+    params_after = _after_sparse(st, params, extra)
     metrics = evaluate_topk(model, data, "test", ks=fit_cfg.ks, batch_size=fit_cfg.eval_batch_size)
     fit = TaskFit(fr.select_on, fr.best_metric, fr.best_epoch, fr.epochs_run, fr.train_seconds, fr.history)
     return model, fit, metrics, params, params_after, extra
@@ -345,11 +340,7 @@ def _run_none(ctx: _Ctx, train_rows: str) -> RunResult:
     ct = time.perf_counter() - t1 + (float(state["elapsed_seconds"]) if state is not None else 0.0)
     params = count_params(model)
     extra: dict[str, Any] = {"stage": "none", "train_split": "train" if train_rows == "train" else "train minus D_S"}
-    params_after = params
-    if st is not None:
-        st.sync_to_weights()  # fit restored its best epoch's weights: the masks follow them
-        extra["sparse"] = st.stats()
-        params_after = params - sum(int((p.detach() == 0).sum()) for p in st.params.values())
+    params_after = _after_sparse(st, params, extra)
     return RunResult("none", ctx.model_name, schema, list(range(schema.num_fields)), model, fr, int(len(rows[1])),
                      params, params_after, ctx.config, continued_seconds=ct, extra=extra)
 
@@ -357,17 +348,25 @@ def _run_none(ctx: _Ctx, train_rows: str) -> RunResult:
 def _sparse_training(ctx: _Ctx, model: nn.Module, rows: Any, ckpt: dict[str, Any] | None) -> Any:
     """The `SparseTraining` of a sparse No Selection run; a ``dense_first`` method (post-training magnitude
     pruning) trains the dense model first, without checkpoints (a run killed there starts over)."""
-    from lightfmp.sparse import SparseTraining, UpdateSchedule, get_variant
+    from lightfmp.sparse import SparseConfig, get_variant
 
-    cfg = ctx.config["sparse"]
-    variant = get_variant(cfg["method"])
-    if variant.dense_first and ckpt is None:
+    cfg = SparseConfig(**ctx.config["sparse"])
+    if get_variant(cfg.method).dense_first and ckpt is None:
         ctx.fit(model, rows, ctx.data.split("valid"), "dense training", None, None)
-    st = SparseTraining(model, cfg["density"], variant=variant, schedule=UpdateSchedule(cfg["interval"]),
-                        mask_moments=cfg["mask_moments"], allocation=cfg["allocation"], seed=ctx.train_cfg.seed)
+    st = cfg.build(model, ctx.train_cfg.seed)
     if ckpt is not None:
         st.load_state_dict(ckpt["sparse"])
     return st
+
+
+def _after_sparse(st: Any, params: int, extra: dict[str, Any]) -> int:
+    """After sparse training (``st``; None: dense): the masks follow the restored best weights, the stats go to
+    ``extra["sparse"]``; returns the parameters left (the nonzero ones)."""
+    if st is None:
+        return params
+    st.sync_to_weights()  # fit restored its best epoch's weights: the masks follow them
+    extra["sparse"] = stats = st.stats()
+    return params - stats["masked_params"] + int(round(stats["nonzero_density"] * stats["masked_params"]))
 
 
 def _run_lightfmp(ctx: _Ctx, est: LightFMP) -> RunResult:

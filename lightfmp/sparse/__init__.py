@@ -5,9 +5,7 @@ the compressed storage of the sparse model. See `lightfmp.sparse.training.Sparse
 """
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from lightfmp.lazy import lazy_exports
 from lightfmp.sparse.config import SparseConfig
 
 _LAZY = {"prune_and_regrow": "dsl", "active_count": "masks", "default_targets": "masks",
@@ -16,12 +14,6 @@ _LAZY = {"prune_and_regrow": "dsl", "active_count": "masks", "default_targets": 
          "Variant": "variants", "get_variant": "variants"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f"lightfmp.sparse.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'lightfmp.sparse' has no attribute {name!r}")
-
+__getattr__ = lazy_exports("lightfmp.sparse", _LAZY, globals())
 
 __all__ = ["SparseConfig", *_LAZY]

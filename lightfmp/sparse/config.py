@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from lightfmp.knobs import knob
 
@@ -29,6 +30,14 @@ class SparseConfig:
     allocation: str = knob("erk", "How the density is split over tensors: erk (tables denser) or uniform (DSL's "
                            "code).", flag="--sparse-allocation", choices=ALLOCATIONS)
     mask_moments: bool = knob(False, "Zero Adam's moments at inactive weights (DSL does not).")
+
+    def build(self, model: Any, seed: int) -> Any:
+        """The `SparseTraining` these settings describe, on ``model``'s default targets."""
+        from lightfmp.sparse.schedule import UpdateSchedule
+        from lightfmp.sparse.training import SparseTraining
+
+        return SparseTraining(model, self.density, variant=self.method, schedule=UpdateSchedule(self.interval),
+                              mask_moments=self.mask_moments, allocation=self.allocation, seed=seed)
 
     def __post_init__(self) -> None:
         if self.method is not None and self.method not in METHODS:

@@ -5,9 +5,7 @@ loads on first use.
 """
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from lightfmp.lazy import lazy_exports
 from lightfmp.train.config import TrainConfig
 
 _LAZY = {"EvalResult": "loop", "LoopState": "loop", "NonFiniteLossError": "loop", "evaluate": "loop",
@@ -15,12 +13,6 @@ _LAZY = {"EvalResult": "loop", "LoopState": "loop", "NonFiniteLossError": "loop"
          "FitResult": "trainer", "fit": "trainer", "seed_everything": "trainer"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(import_module(f"lightfmp.train.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'lightfmp.train' has no attribute {name!r}")
-
+__getattr__ = lazy_exports("lightfmp.train", _LAZY, globals())
 
 __all__ = ["TrainConfig", *_LAZY]
